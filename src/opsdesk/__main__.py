@@ -1,0 +1,3 @@
+from opsdesk.cli import main
+
+main()

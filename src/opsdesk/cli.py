@@ -1,0 +1,204 @@
+"""Command-line interface: `opsdesk --help` lists the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import uvicorn
+
+from opsdesk.clock import SystemClock
+from opsdesk.context import Context
+from opsdesk.db import Database
+from opsdesk.errors import OpsdeskError, WorkspaceError
+from opsdesk.migrate import migrate as run_migrations
+from opsdesk.settings import Settings, get_settings
+from opsdesk.sla.preview import preview
+from opsdesk.sla.scenario import ScenarioError, load_scenario
+from opsdesk.users import service as users
+from opsdesk.web.app import create_app
+from opsdesk.webhooks.service import sync_workspace_subscriptions
+from opsdesk.worker.runner import Worker
+from opsdesk.workspace import Workspace, load_workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Opsdesk service desk.")
+config_app = typer.Typer(no_args_is_help=True, help="Check workspace files.")
+users_app = typer.Typer(no_args_is_help=True, help="Manage staff accounts.")
+sla_app = typer.Typer(no_args_is_help=True, help="SLA tools.")
+app.add_typer(config_app, name="config")
+app.add_typer(users_app, name="users")
+app.add_typer(sla_app, name="sla")
+
+ConfigOption = Annotated[
+    Optional[Path],  # noqa: UP045 - Typer reads the annotation at run time
+    typer.Option("--config", "-c", help="Workspace YAML file (default: OPSDESK_WORKSPACE)."),
+]
+DatabaseOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--database", help="Database URL (default: OPSDESK_DATABASE_URL)."),
+]
+
+
+def main() -> None:
+    app()
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(config: Path | None, settings: Settings) -> Workspace:
+    path = config or settings.workspace
+    try:
+        return load_workspace(path)
+    except WorkspaceError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _settings(database: str | None = None) -> Settings:
+    settings = get_settings()
+    if database is not None:
+        settings = settings.model_copy(update={"database_url": database})
+    return settings
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="Workspace YAML file to check.")],
+) -> None:
+    """Check a workspace file and list every error with its path; exit code 2 if any."""
+    try:
+        workspace = load_workspace(file)
+    except WorkspaceError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    spec = workspace.spec
+    typer.echo(
+        f"{file}: valid. {len(spec.service_types)} service types, {len(spec.pipelines)} pipelines, "
+        f"{len(spec.calendars)} calendars, {len(spec.sla_policies)} SLA policies, "
+        f"{len(spec.escalations)} escalations, {len(spec.subscriptions)} subscriptions."
+    )
+
+
+@app.command()
+def migrate(database: DatabaseOption = None) -> None:
+    """Create or upgrade the database schema to this release."""
+    settings = _settings(database)
+    _configure_logging(settings)
+    run_migrations(settings.database_url)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option("--worker/--no-worker", help="Run the background worker in this process."),
+    ] = True,
+) -> None:
+    """Serve the API with an in-process worker."""
+    settings = get_settings()
+    _configure_logging(settings)
+    workspace = _load(config, settings)
+    application = create_app(settings=settings, workspace=workspace, run_worker=worker)
+    uvicorn.run(
+        application, host=host, port=port, log_level=settings.log_level.lower(), log_config=None
+    )
+
+
+@app.command("worker")
+def worker_command(config: ConfigOption = None) -> None:
+    """Run a background worker: fire SLA timers and deliver webhooks until SIGTERM."""
+    settings = get_settings()
+    _configure_logging(settings)
+    workspace = _load(config, settings)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        ctx = Context(workspace=workspace, clock=SystemClock(), settings=settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with db.transaction() as session:
+                await sync_workspace_subscriptions(session, workspace, at=ctx.clock.now())
+            await Worker(db, ctx).run(stop)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="E-mail address; also the sign-in name.")],
+    role: Annotated[str, typer.Option(help="agent, technician, supervisor or admin.")],
+    name: Annotated[str, typer.Option(help="Display name (default: the e-mail address).")] = "",
+    team: Annotated[Optional[list[str]], typer.Option(help="Team key; repeat for several.")] = None,  # noqa: UP045
+    token: Annotated[
+        bool, typer.Option("--token", help="Also create an API token and print it once.")
+    ] = False,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create a staff account, optionally with an API token."""
+    settings = _settings(database)
+    workspace = _load(config, settings)
+
+    async def run() -> str | None:
+        db = Database(settings.database_url)
+        clock = SystemClock()
+        try:
+            async with db.transaction() as session:
+                user = await users.create_user(
+                    session,
+                    email=email,
+                    name=name,
+                    role=role,
+                    teams=team or [],
+                    known_teams=[known.key for known in workspace.spec.teams],
+                    at=clock.now(),
+                )
+                if not token:
+                    return None
+                return users.issue_token(
+                    session, user=user, name="created by opsdesk users create", at=clock.now()
+                ).secret
+        finally:
+            await db.dispose()
+
+    try:
+        secret = asyncio.run(run())
+    except OpsdeskError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"created {role} {email}")
+    if secret is not None:
+        typer.echo("API token (shown only now; store it safely):", err=True)
+        typer.echo(secret)
+
+
+@sla_app.command("preview")
+def sla_preview(file: Annotated[Path, typer.Argument(help="SLA scenario YAML file.")]) -> None:
+    """Compute an SLA scenario file and print its values as JSON."""
+    try:
+        result = preview(load_scenario(file))
+    except ScenarioError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2))

@@ -1,0 +1,1 @@
+"""Escalation actions run when an SLA clock warns or breaches."""

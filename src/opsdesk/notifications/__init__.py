@@ -1,0 +1,1 @@
+"""Notifications to staff: an inbox per user, filled by escalations."""

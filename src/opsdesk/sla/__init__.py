@@ -1,0 +1,1 @@
+"""Service level agreements: business-time clocks for responses and resolution."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsdesk.db import Base, BigIntPK, JSONType
+
+
+class SlaClock(Base):
+    """One SLA metric of a ticket (or the operational clock of a task).
+
+    `transitions` is the clock's whole history (run, pause, stop with instants and causes);
+    every other time column is derived from it with the calendar and kept here so that
+    lists can sort and filter by due instant without recomputing.
+    """
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        Index("ix_sla_clocks_ticket", "ticket_id", "metric", "cycle"),
+        Index("ix_sla_clocks_due_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    metric: Mapped[str] = mapped_column(String(32))
+    cycle: Mapped[int] = mapped_column(default=0)
+    policy: Mapped[str] = mapped_column(String(64))
+    calendar: Mapped[str] = mapped_column(String(64))
+    target_seconds: Mapped[int | None]
+    warning_fraction: Mapped[float]
+    transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    phase: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    due_override_at: Mapped[datetime | None]
+    warn_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    elapsed_seconds: Mapped[float] = mapped_column(default=0.0)
+    paused_seconds: Mapped[float] = mapped_column(default=0.0)
+    generation: Mapped[int] = mapped_column(default=0)

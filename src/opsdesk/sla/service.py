@@ -1,0 +1,448 @@
+"""SLA clocks of real tickets and tasks, stored as `SlaClock` rows.
+
+Each row keeps its clock's transitions, the source of truth; due, warning instant,
+phase and elapsed time are derived from them with the calendar and stored beside them so
+queues can sort by due instant. Every change re-derives those values, records the change
+on the ticket timeline, and replaces the clock's timers when its due or warning moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsdesk.calendars import BusinessCalendar
+from opsdesk.context import Context
+from opsdesk.sla.engine import Phase, Transition, fire_instant, measure
+from opsdesk.sla.models import SlaClock
+from opsdesk.sla.policies import format_span, rules_for
+from opsdesk.sla.rules import Metric
+from opsdesk.sla.ticket_sla import Change, ChangeKind, TicketSla, Track
+from opsdesk.tasks.models import Task
+from opsdesk.tickets import timeline
+from opsdesk.tickets.models import Ticket
+from opsdesk.timers import service as timers
+
+OPERATIONAL = "operational"
+WARNING_TIMER = "sla.warning"
+BREACH_TIMER = "sla.breach"
+
+
+@dataclass(frozen=True)
+class _Scheduled:
+    phase: str
+    warn_at: datetime | None
+    due_at: datetime | None
+    warned: bool
+    breached: bool
+
+
+def _snapshot(row: SlaClock) -> _Scheduled:
+    return _Scheduled(
+        row.phase, row.warn_at, row.due_at, row.warned_at is not None, row.breached_at is not None
+    )
+
+
+def _target(row: SlaClock) -> timedelta | None:
+    return None if row.target_seconds is None else timedelta(seconds=row.target_seconds)
+
+
+def _seconds(target: timedelta | None) -> int | None:
+    return None if target is None else int(target.total_seconds())
+
+
+def transitions_of(row: SlaClock) -> list[Transition]:
+    return [Transition.from_dict(item) for item in row.transitions]
+
+
+def project(
+    row: SlaClock, transitions: list[Transition], calendar: BusinessCalendar, at: datetime
+) -> None:
+    """Re-derive the stored values of `row` from its transitions, measured at `at`.
+
+    A paused clock stores no due instant, because its projected due moves on with every
+    working minute of the pause; readers measure it live instead.
+    """
+    target = _target(row)
+    measurement = measure(transitions, calendar, target, at)
+    row.phase = measurement.phase.value
+    row.elapsed_seconds = measurement.elapsed.total_seconds()
+    row.paused_seconds = measurement.paused.total_seconds()
+    row.stopped_at = measurement.stopped_at
+    due = measurement.due if measurement.phase is not Phase.PAUSED else None
+    row.due_at = row.due_override_at or due
+    if measurement.stopped_at is not None and measurement.breached and row.breached_at is None:
+        # The clock stopped after its due before a worker fired the breach timer (the
+        # worker was down or behind). The breach is recorded; escalations do not run
+        # for a clock that is no longer running.
+        row.breached_at = measurement.due
+    row.warn_at = None
+    if target is not None and measurement.phase is Phase.RUNNING and row.warned_at is None:
+        row.warn_at = fire_instant(transitions, calendar, target * row.warning_fraction)
+
+
+async def _reschedule(
+    session: AsyncSession, row: SlaClock, before: _Scheduled | None, at: datetime
+) -> None:
+    """Replace the clock's pending timers if what they should fire on has changed."""
+    after = _snapshot(row)
+    if before == after:
+        return
+    if before is not None:
+        await timers.cancel_for_clock(session, row.id)
+    row.generation += 1
+    if after.phase != Phase.RUNNING.value:
+        return
+    if after.warn_at is not None and not after.warned:
+        timers.schedule(
+            session,
+            kind=WARNING_TIMER,
+            clock_id=row.id,
+            fire_at=after.warn_at,
+            generation=row.generation,
+            at=at,
+        )
+    if after.due_at is not None and not after.breached:
+        timers.schedule(
+            session,
+            kind=BREACH_TIMER,
+            clock_id=row.id,
+            fire_at=after.due_at,
+            generation=row.generation,
+            at=at,
+        )
+
+
+def _describe(change: Change, row: SlaClock) -> str:
+    text = change.describe()
+    if change.kind in {
+        ChangeKind.STARTED,
+        ChangeKind.CYCLE_OPENED,
+        ChangeKind.RESUMED,
+        ChangeKind.RETARGETED,
+    }:
+        if row.due_at is not None:
+            text += f"; target {format_span(_target(row))}, due {row.due_at.isoformat()}"
+        elif row.target_seconds is None:
+            text += "; no target"
+    elif change.kind is ChangeKind.PAUSED:
+        text += f"; {format_span(timedelta(seconds=row.elapsed_seconds))} used of {format_span(_target(row))}"
+    elif change.kind in {ChangeKind.STOPPED, ChangeKind.CYCLE_CLOSED}:
+        verdict = "breached" if row.breached_at is not None else "met"
+        text += f"; {verdict} after {format_span(timedelta(seconds=row.elapsed_seconds))}"
+    return text
+
+
+# Ticket clocks
+
+
+async def ticket_clock_rows(session: AsyncSession, ticket_id: int) -> list[SlaClock]:
+    return list(
+        (
+            await session.execute(
+                select(SlaClock)
+                .where(SlaClock.ticket_id == ticket_id, SlaClock.task_id.is_(None))
+                .order_by(SlaClock.metric, SlaClock.cycle)
+            )
+        ).scalars()
+    )
+
+
+def _ticket_calendar(ctx: Context, ticket: Ticket) -> tuple[BusinessCalendar, str]:
+    policy = ctx.workspace.policy(ticket.sla_policy)
+    key = ctx.workspace.policy_calendar_key(policy)
+    return ctx.workspace.calendar(key), key
+
+
+def _restore(ctx: Context, ticket: Ticket, rows: list[SlaClock], status: str) -> TicketSla:
+    sla = TicketSla(rules_for(ctx.workspace.policy(ticket.sla_policy)))
+    sla.status = status
+    sla.priority = ticket.priority
+    sla.created_at = ticket.created_at
+    last = ticket.created_at
+    for row in rows:
+        track = Track(
+            metric=Metric(row.metric),
+            target=_target(row),
+            transitions=transitions_of(row),
+            cycle=row.cycle or None,
+        )
+        last = max(last, track.transitions[-1].at)
+        if track.metric is Metric.FIRST_RESPONSE:
+            sla.first_response = track
+            sla.first_responded = track.stopped
+        elif track.metric is Metric.RESOLUTION:
+            sla.resolution = track
+        else:
+            sla.next_response.append(track)
+    sla.next_response.sort(key=lambda track: track.cycle or 0)
+    sla.last_event_at = last
+    return sla
+
+
+async def _store(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    rows: list[SlaClock],
+    sla: TicketSla,
+    changes: list[Change],
+    at: datetime,
+    actor: str,
+) -> list[SlaClock]:
+    """Write the tracks of `sla` back to rows, then timers and timeline entries."""
+    if not changes:
+        return rows
+    calendar, calendar_key = _ticket_calendar(ctx, ticket)
+    policy = ctx.workspace.policy(ticket.sla_policy)
+    by_key = {(row.metric, row.cycle): row for row in rows}
+    touched = {(change.metric.value, change.cycle or 0) for change in changes}
+    updated: list[tuple[SlaClock, _Scheduled | None, list[Transition]]] = []
+    new_rows = False
+    for track in sla.tracks():
+        key = (track.metric.value, track.cycle or 0)
+        if key not in touched:
+            continue
+        row = by_key.get(key)
+        before = None
+        if row is None:
+            row = SlaClock(
+                ticket_id=ticket.id,
+                task_id=None,
+                metric=track.metric.value,
+                cycle=track.cycle or 0,
+                policy=policy.key,
+                calendar=calendar_key,
+                warning_fraction=policy.warning_at,
+                phase=track.phase.value,
+                started_at=track.transitions[0].at,
+                generation=0,
+            )
+            session.add(row)
+            by_key[key] = row
+            rows.append(row)
+            new_rows = True
+        else:
+            before = _snapshot(row)
+        row.transitions = [transition.to_dict() for transition in track.transitions]
+        row.target_seconds = _seconds(track.target)
+        project(row, track.transitions, calendar, at)
+        updated.append((row, before, track.transitions))
+    if new_rows:
+        await session.flush()
+    for row, before, _ in updated:
+        await _reschedule(session, row, before, at)
+    for change in changes:
+        row = by_key[(change.metric.value, change.cycle or 0)]
+        timeline.record(
+            session,
+            ticket_id=ticket.id,
+            clock_id=row.id,
+            at=change.at,
+            kind=f"sla.{change.kind.value}",
+            actor=actor,
+            message=_describe(change, row),
+            data=change.to_dict(),
+        )
+    return rows
+
+
+async def start_ticket_clocks(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, at: datetime
+) -> list[SlaClock]:
+    sla = TicketSla(rules_for(ctx.workspace.policy(ticket.sla_policy)))
+    changes = sla.create(at, status=ticket.status, priority=ticket.priority)
+    return await _store(session, ctx, ticket, [], sla, changes, at, timeline.SYSTEM)
+
+
+async def on_ticket_status(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    old_status: str,
+    at: datetime,
+    actor: str = timeline.SYSTEM,
+) -> None:
+    rows = await ticket_clock_rows(session, ticket.id)
+    sla = _restore(ctx, ticket, rows, old_status)
+    changes = sla.set_status(at, ticket.status)
+    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+
+
+async def on_ticket_reply(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    by: Literal["agent", "customer"],
+    public: bool,
+    at: datetime,
+    actor: str = timeline.SYSTEM,
+) -> None:
+    rows = await ticket_clock_rows(session, ticket.id)
+    sla = _restore(ctx, ticket, rows, ticket.status)
+    changes = sla.reply(at, by=by, public=public)
+    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+
+
+async def on_ticket_priority(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    cause: str,
+    actor: str = timeline.SYSTEM,
+) -> None:
+    rows = await ticket_clock_rows(session, ticket.id)
+    sla = _restore(ctx, ticket, rows, ticket.status)
+    changes = sla.set_priority(at, ticket.priority)
+    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+
+
+# Task clocks
+
+
+async def task_clock_row(session: AsyncSession, task_id: int) -> SlaClock | None:
+    row: SlaClock | None = (
+        await session.execute(select(SlaClock).where(SlaClock.task_id == task_id))
+    ).scalar_one_or_none()
+    return row
+
+
+def _task_phase(ctx: Context, task: Task) -> Phase:
+    stage = ctx.workspace.stage(task.pipeline, task.stage)
+    if stage.completes:
+        return Phase.STOPPED
+    return Phase.PAUSED if stage.pauses_sla else Phase.RUNNING
+
+
+def _task_target(ctx: Context, task: Task) -> timedelta | None:
+    operational = ctx.workspace.pipeline(task.pipeline).operational_sla
+    return None if operational is None else operational.targets.get(task.priority)
+
+
+async def start_task_clock(
+    session: AsyncSession, ctx: Context, task: Task, ticket: Ticket, *, at: datetime
+) -> SlaClock | None:
+    """Start the operational clock of a new task, if its pipeline has an operational SLA."""
+    pipeline = ctx.workspace.pipeline(task.pipeline)
+    if pipeline.operational_sla is None:
+        return None
+    calendar_key = ctx.workspace.pipeline_calendar_key(pipeline)
+    calendar = ctx.workspace.calendar(calendar_key)
+    phase = _task_phase(ctx, task)
+    transitions = [Transition(at, phase, "task created")]
+    row = SlaClock(
+        ticket_id=ticket.id,
+        task_id=task.id,
+        metric=OPERATIONAL,
+        cycle=0,
+        policy=f"pipeline:{pipeline.key}",
+        calendar=calendar_key,
+        target_seconds=_seconds(_task_target(ctx, task)),
+        warning_fraction=pipeline.operational_sla.warning_at,
+        transitions=[transition.to_dict() for transition in transitions],
+        phase=phase.value,
+        started_at=at,
+        generation=0,
+    )
+    project(row, transitions, calendar, at)
+    session.add(row)
+    await session.flush()
+    await _reschedule(session, row, None, at)
+    task.due_at = row.due_at
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        task_id=task.id,
+        clock_id=row.id,
+        at=at,
+        kind="sla.started",
+        message=(
+            f"operational clock started on calendar {calendar_key}; target {format_span(_target(row))}"
+            + (f", due {row.due_at.isoformat()}" if row.due_at else "")
+        ),
+    )
+    return row
+
+
+async def _update_task_clock(
+    session: AsyncSession,
+    ctx: Context,
+    task: Task,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    cause: str,
+    actor: str,
+) -> None:
+    row = await task_clock_row(session, task.id)
+    if row is None:
+        return
+    calendar = ctx.workspace.calendar(row.calendar)
+    transitions = transitions_of(row)
+    before = _snapshot(row)
+    messages: list[tuple[str, str]] = []
+    phase = _task_phase(ctx, task)
+    if phase.value != transitions[-1].phase.value:
+        transitions.append(Transition(at, phase, cause))
+        kind = {Phase.STOPPED: "stopped", Phase.PAUSED: "paused", Phase.RUNNING: "resumed"}[phase]
+        messages.append((f"sla.{kind}", f"operational clock {kind}: {cause}"))
+    target = _seconds(_task_target(ctx, task))
+    if target != row.target_seconds and phase is not Phase.STOPPED:
+        row.target_seconds = target
+        messages.append(("sla.retargeted", f"operational clock retargeted: {cause}"))
+    if not messages:
+        return
+    row.transitions = [transition.to_dict() for transition in transitions]
+    project(row, transitions, calendar, at)
+    await _reschedule(session, row, before, at)
+    task.due_at = row.due_at
+    for kind, message in messages:
+        if row.due_at is not None and kind != "sla.stopped":
+            message += f"; due {row.due_at.isoformat()}"
+        if kind == "sla.stopped":
+            verdict = "breached" if row.breached_at is not None else "met"
+            message += f"; {verdict} after {format_span(timedelta(seconds=row.elapsed_seconds))}"
+        timeline.record(
+            session,
+            ticket_id=ticket.id,
+            task_id=task.id,
+            clock_id=row.id,
+            at=at,
+            kind=kind,
+            actor=actor,
+            message=message,
+        )
+
+
+async def on_task_stage(
+    session: AsyncSession,
+    ctx: Context,
+    task: Task,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    cause: str,
+    actor: str = timeline.SYSTEM,
+) -> None:
+    await _update_task_clock(session, ctx, task, ticket, at=at, cause=cause, actor=actor)
+
+
+async def on_task_priority(
+    session: AsyncSession,
+    ctx: Context,
+    task: Task,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    cause: str,
+    actor: str = timeline.SYSTEM,
+) -> None:
+    await _update_task_clock(session, ctx, task, ticket, at=at, cause=cause, actor=actor)

@@ -1,0 +1,203 @@
+"""Task actions: create a ticket's tasks from templates, move them through stages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsdesk.context import Context
+from opsdesk.errors import Conflict, InvalidInput, NotFound
+from opsdesk.events.service import emit
+from opsdesk.sla import service as sla
+from opsdesk.tasks.models import Task
+from opsdesk.tickets import timeline
+from opsdesk.tickets.models import Ticket
+from opsdesk.tickets.references import TASK_PREFIX, format_reference, parse_reference
+from opsdesk.users.models import User
+
+
+def task_reference(task: Task) -> str:
+    return format_reference(TASK_PREFIX, task.id)
+
+
+def task_payload(ctx: Context, task: Task, ticket: Ticket) -> dict[str, Any]:
+    return {
+        "reference": task_reference(task),
+        "ticket": format_reference(ctx.workspace.spec.reference_prefix, ticket.id),
+        "title": task.title,
+        "template": task.template,
+        "pipeline": task.pipeline,
+        "stage": task.stage,
+        "priority": task.priority,
+        "team": task.team,
+        "assignee_id": task.assignee_id,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "site_address": ticket.site_address,
+    }
+
+
+async def create_tasks_for_ticket(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, at: datetime
+) -> list[Task]:
+    """Create one task per template of the ticket's service type, each with its clock."""
+    service_type = ctx.workspace.service_type(ticket.service_type)
+    created: list[Task] = []
+    for template in service_type.tasks:
+        pipeline = ctx.workspace.pipeline(template.pipeline or service_type.pipeline)
+        task = Task(
+            ticket_id=ticket.id,
+            template=template.key,
+            title=template.title,
+            pipeline=pipeline.key,
+            stage=pipeline.stages[0].key,
+            priority=ticket.priority,
+            team=pipeline.team,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(task)
+        created.append(task)
+    if not created:
+        return created
+    await session.flush()
+    for task in created:
+        await sla.start_task_clock(session, ctx, task, ticket, at=at)
+        timeline.record(
+            session,
+            ticket_id=ticket.id,
+            task_id=task.id,
+            at=at,
+            kind="task.created",
+            message=(
+                f"Task {task_reference(task)} created in pipeline {task.pipeline}: {task.title}"
+                + (f", due {task.due_at.isoformat()}" if task.due_at else "")
+            ),
+            data={"pipeline": task.pipeline, "stage": task.stage},
+        )
+        emit(
+            session,
+            type="task.created",
+            at=at,
+            ticket_id=ticket.id,
+            data=task_payload(ctx, task, ticket),
+        )
+    return created
+
+
+async def access_task(session: AsyncSession, reference: str, *, lock: bool = False) -> Task:
+    number = parse_reference(TASK_PREFIX, reference, what="task")
+    query = select(Task).where(Task.id == number)
+    if lock:
+        query = query.with_for_update()
+    task = (await session.execute(query)).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"task {reference} not found")
+    return task
+
+
+async def move_task(
+    session: AsyncSession,
+    ctx: Context,
+    task: Task,
+    ticket: Ticket,
+    *,
+    stage: str,
+    actor: str,
+    at: datetime | None = None,
+) -> bool:
+    """Move the task to another stage of its pipeline; return False if it was there already."""
+    at = at or ctx.clock.now()
+    target = ctx.workspace.stage(task.pipeline, stage)
+    if task.stage == target.key:
+        return False
+    if task.completed_at is not None and target.completes:
+        raise Conflict(f"task {task_reference(task)} is already complete")
+    old_stage = task.stage
+    task.stage = target.key
+    task.updated_at = at
+    task.completed_at = at if target.completes else None
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        task_id=task.id,
+        at=at,
+        kind="task.stage_changed",
+        actor=actor,
+        message=f"Task {task_reference(task)} moved from {old_stage} to {target.key}",
+        data={"from": old_stage, "to": target.key},
+    )
+    await sla.on_task_stage(
+        session, ctx, task, ticket, at=at, cause=f"stage changed to {target.key}"
+    )
+    data = task_payload(ctx, task, ticket) | {"from": old_stage}
+    emit(session, type="task.stage_changed", at=at, ticket_id=ticket.id, data=data)
+    if target.completes:
+        emit(session, type="task.completed", at=at, ticket_id=ticket.id, data=data)
+    return True
+
+
+async def assign_task(
+    session: AsyncSession,
+    ctx: Context,
+    task: Task,
+    ticket: Ticket,
+    *,
+    actor: str,
+    assignee: User | None,
+    team: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    at = at or ctx.clock.now()
+    known_teams = [known.key for known in ctx.workspace.spec.teams]
+    if team is not None and team not in known_teams:
+        raise InvalidInput(f"unknown team {team!r}; expected one of {', '.join(known_teams)}")
+    new_team = team if team is not None else task.team
+    new_assignee = assignee.id if assignee is not None else task.assignee_id
+    if (new_team, new_assignee) == (task.team, task.assignee_id):
+        return False
+    task.team = new_team
+    task.assignee_id = new_assignee
+    task.updated_at = at
+    to = assignee.email if assignee is not None else f"team {new_team}"
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        task_id=task.id,
+        at=at,
+        kind="task.assigned",
+        actor=actor,
+        message=f"Task {task_reference(task)} assigned to {to}",
+    )
+    emit(
+        session,
+        type="task.updated",
+        at=at,
+        ticket_id=ticket.id,
+        data=task_payload(ctx, task, ticket),
+    )
+    return True
+
+
+async def tasks_of(session: AsyncSession, ticket_id: int) -> list[Task]:
+    return list(
+        (
+            await session.execute(select(Task).where(Task.ticket_id == ticket_id).order_by(Task.id))
+        ).scalars()
+    )
+
+
+async def follow_ticket_priority(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, at: datetime
+) -> None:
+    """Give open tasks the ticket's new priority; their clocks take the new targets."""
+    for task in await tasks_of(session, ticket.id):
+        if task.completed_at is not None or task.priority == ticket.priority:
+            continue
+        task.priority = ticket.priority
+        task.updated_at = at
+        await sla.on_task_priority(
+            session, ctx, task, ticket, at=at, cause=f"ticket priority changed to {ticket.priority}"
+        )

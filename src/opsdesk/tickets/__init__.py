@@ -1,0 +1,1 @@
+"""Customer requests: intake, conversation, status and the ticket timeline."""

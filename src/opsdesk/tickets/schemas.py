@@ -1,0 +1,187 @@
+"""Request and response bodies of the ticket API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from opsdesk.workspace.schema import TicketStatus
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=5, max_length=40, pattern=r"^\+?[0-9 ()\-.]+$"
+    ),
+]
+LIMITS = {"subject": 200, "description": 10_000, "site_address": 500, "body": 20_000}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IntakeRequest(Strict):
+    """A customer request from the portal, the widget or another system."""
+
+    name: Text200 = Field(description="The customer's name.")
+    email: EmailStr = Field(max_length=320)
+    phone: Phone | None = Field(default=None, description="Required for phone-call requests.")
+    service_type: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    contact_method: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    priority: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = Field(default=None, description="The workspace's default priority when absent.")
+    subject: Text200
+    description: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=LIMITS["description"]),
+    ]
+    site_address: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=LIMITS["site_address"]
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Required for site-visit requests.")
+
+
+class IntakeResponse(BaseModel):
+    reference: str
+    status: str
+    status_url: str
+    first_response_due: datetime | None
+    resolution_due: datetime | None
+
+
+class PublicMessage(BaseModel):
+    author: Literal["customer", "agent"]
+    body: str
+    created_at: datetime
+
+
+class PublicStatus(BaseModel):
+    """What the customer may see of their own request."""
+
+    reference: str
+    subject: str
+    status: str
+    status_name: str
+    service_type: str
+    priority: str
+    created_at: datetime
+    first_response_due: datetime | None
+    resolution_due: datetime | None
+    messages: list[PublicMessage]
+
+
+class ReplyRequest(Strict):
+    body: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LIMITS["body"])
+    ]
+
+
+class TicketUpdate(Strict):
+    status: TicketStatus | None = None
+    priority: str | None = Field(default=None, max_length=64)
+    team: str | None = Field(default=None, max_length=64)
+    assignee_email: EmailStr | None = None
+    reason: str | None = Field(default=None, max_length=500, description="Written to the timeline.")
+
+
+class ClockView(BaseModel):
+    id: int
+    metric: str
+    cycle: int
+    task: str | None
+    state: Literal["running", "paused", "met", "breached", "stopped"]
+    target_seconds: int | None
+    due_at: datetime | None
+    warn_at: datetime | None
+    started_at: datetime
+    stopped_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    business_seconds_elapsed: float
+    paused_business_seconds: float
+    calendar: str
+    policy: str
+
+
+class TimelineView(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    task: str | None
+    clock_id: int | None
+    data: dict[str, Any]
+
+
+class MessageView(BaseModel):
+    id: int
+    author_kind: str
+    author_email: str | None
+    public: bool
+    body: str
+    created_at: datetime
+
+
+class TaskSummary(BaseModel):
+    reference: str
+    title: str
+    pipeline: str
+    stage: str
+    priority: str
+    team: str | None
+    assignee_email: str | None
+    due_at: datetime | None
+    completed_at: datetime | None
+
+
+class TicketSummary(BaseModel):
+    reference: str
+    subject: str
+    status: str
+    priority: str
+    service_type: str
+    pipeline: str
+    contact_method: str
+    channel: str
+    team: str | None
+    assignee_email: str | None
+    requester_name: str
+    requester_email: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_due: datetime | None
+    resolution_due: datetime | None
+    breached: bool
+
+
+class TicketDetail(TicketSummary):
+    description: str
+    requester_phone: str | None
+    site_address: str | None
+    sla_policy: str
+    external_ref: str | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    clocks: list[ClockView]
+    tasks: list[TaskSummary]
+    messages: list[MessageView]
+    timeline: list[TimelineView]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= to get the next page.")

@@ -1,0 +1,1 @@
+"""Staff accounts, their teams and API tokens."""

@@ -1,0 +1,105 @@
+"""Create staff accounts and API tokens, and resolve a bearer token to its user."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsdesk.errors import Conflict, InvalidInput, Unauthorized
+from opsdesk.users.models import ApiToken, Role, TeamMember, User
+
+TOKEN_PREFIX = "odt_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str
+    """The bearer token itself. It is not stored anywhere, so it can be shown only now."""
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    teams: list[str],
+    known_teams: list[str],
+    at: datetime,
+) -> User:
+    if role not in {member.value for member in Role}:
+        roles = ", ".join(member.value for member in Role)
+        raise InvalidInput(f"unknown role {role!r}; expected one of {roles}")
+    for team in teams:
+        if team not in known_teams:
+            raise InvalidInput(
+                f"unknown team {team!r}; expected one of {', '.join(sorted(known_teams))}"
+            )
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidInput(f"invalid e-mail address {email!r}")
+    user = User(email=email, name=name or email, role=role, active=True, created_at=at)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user with e-mail {email} already exists") from exc
+    for team in teams:
+        session.add(TeamMember(user_id=user.id, team=team))
+    return user
+
+
+def issue_token(session: AsyncSession, *, user: User, name: str, at: datetime) -> IssuedToken:
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=hash_token(secret),
+        token_prefix=secret[:12],
+        created_at=at,
+    )
+    session.add(token)
+    return IssuedToken(token=token, secret=secret)
+
+
+async def authenticate_token(session: AsyncSession, secret: str) -> tuple[User, ApiToken]:
+    """Return the active user owning the bearer token and the token, or raise Unauthorized."""
+    row = (
+        await session.execute(
+            select(User, ApiToken)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None or not row[0].active:
+        raise Unauthorized("invalid or revoked API token; create one with `opsdesk users create`")
+    return row[0], row[1]
+
+
+async def users_with(
+    session: AsyncSession,
+    *,
+    role: str | None = None,
+    team: str | None = None,
+    email: str | None = None,
+) -> list[User]:
+    """Return the active users matching every given criterion."""
+    query = select(User).where(User.active.is_(True))
+    if role is not None:
+        query = query.where(User.role == role)
+    if email is not None:
+        query = query.where(User.email == email.lower())
+    if team is not None:
+        query = query.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team == team)
+    return list((await session.execute(query.order_by(User.id))).scalars())

@@ -1,0 +1,85 @@
+"""Wake worker loops right after a commit that created work for them.
+
+A service marks its session with `request_wakeup(session, "timers")`. After that
+transaction commits, every worker loop in this process is woken at once; on PostgreSQL a
+NOTIFY sent inside the transaction (and so delivered only on commit) wakes workers in
+other processes too. A rolled-back transaction wakes nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+logger = logging.getLogger(__name__)
+
+Channel = Literal["timers", "outbox", "deliveries"]
+CHANNELS: tuple[Channel, ...] = ("timers", "outbox", "deliveries")
+NOTIFY_CHANNEL = "opsdesk_work"
+_INFO_KEY = "opsdesk_wakeups"
+
+
+class Wakeups:
+    """One asyncio.Event per kind of work, shared by the loops of one process."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {channel: asyncio.Event() for channel in CHANNELS}
+
+    def wake(self, channels: Iterable[str]) -> None:
+        for channel in channels:
+            if channel in self._events:
+                self._events[channel].set()
+
+    async def wait(
+        self, channel: Channel, timeout: float, stop: asyncio.Event | None = None
+    ) -> None:
+        """Sleep until woken on `channel`, until `stop` is set, or until `timeout` seconds pass."""
+        flag = self._events[channel]
+        if timeout > 0 and not flag.is_set():
+            waiters = [asyncio.ensure_future(flag.wait())]
+            if stop is not None:
+                waiters.append(asyncio.ensure_future(stop.wait()))
+            try:
+                await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        flag.clear()
+
+
+def request_wakeup(session: AsyncSession | Session, channel: Channel) -> None:
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    sync.info.setdefault(_INFO_KEY, set()).add(channel)
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_other_processes(session: Session) -> None:
+    channels = session.info.get(_INFO_KEY)
+    if not channels:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # NOTIFY is transactional: listeners hear it only if this transaction commits.
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(channels))},
+        )
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_this_process(session: Session) -> None:
+    channels = session.info.pop(_INFO_KEY, None)
+    wakeups: Any = session.info.get("wakeups")
+    if channels and isinstance(wakeups, Wakeups):
+        wakeups.wake(channels)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_INFO_KEY, None)

@@ -1,0 +1,1 @@
+"""The HTTP application: API routes, error mapping and (later) pages."""

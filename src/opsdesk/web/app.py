@@ -1,0 +1,82 @@
+"""Build the FastAPI application for one workspace and database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from opsdesk import __version__
+from opsdesk.clock import Clock, SystemClock
+from opsdesk.context import Context
+from opsdesk.db import Database
+from opsdesk.settings import Settings
+from opsdesk.sla.views import router as sla_router
+from opsdesk.tasks.views import router as tasks_router
+from opsdesk.tickets.views import router as tickets_router
+from opsdesk.web import errors
+from opsdesk.web.health import router as health_router
+from opsdesk.web.limits import BodyLimitMiddleware
+from opsdesk.webhooks.service import sync_workspace_subscriptions
+from opsdesk.webhooks.views import router as webhooks_router
+from opsdesk.worker.runner import Worker
+from opsdesk.workspace import Workspace
+from opsdesk.workspace.views import router as workspace_router
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    *,
+    settings: Settings,
+    workspace: Workspace,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Return the app. With `run_worker`, an in-process worker runs while the app is up."""
+    db = database or Database(settings.database_url)
+    ctx = Context(workspace=workspace, clock=clock or SystemClock(), settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with db.transaction() as session:
+            await sync_workspace_subscriptions(session, workspace, at=ctx.clock.now())
+        stop = asyncio.Event()
+        worker_task = None
+        if run_worker:
+            worker_task = asyncio.create_task(Worker(db, ctx).run(stop), name="opsdesk-worker")
+        logger.info("serving workspace %r from %s", workspace.name, workspace.source)
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                with suppress(asyncio.CancelledError):
+                    await worker_task
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="Opsdesk API",
+        version=__version__,
+        description="Customer requests become tickets, operational tasks, SLA clocks and signed webhooks.",
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.ctx = ctx
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    errors.install(app)
+    for router in (
+        health_router,
+        workspace_router,
+        tickets_router,
+        tasks_router,
+        webhooks_router,
+        sla_router,
+    ):
+        app.include_router(router)
+    return app

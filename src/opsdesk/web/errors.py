@@ -1,0 +1,134 @@
+"""Turn exceptions into JSON error responses of one shape.
+
+{"error": {"code": "invalid_input", "message": "...", "fields": [{"field": "email", "message": "..."}]}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opsdesk.errors import OpsdeskError
+
+logger = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+_MESSAGES = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field; remove it",
+    "string_too_long": "too long: at most {max_length} characters",
+    "string_too_short": "too short: at least {min_length} character(s)",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "url_parsing": "must be a URL such as https://example.com/hook",
+    "url_scheme": "URL scheme must be http or https",
+}
+
+
+def error_body(
+    code: str, message: str, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _field_message(error: dict[str, Any]) -> str:
+    template = _MESSAGES.get(error["type"])
+    if template is not None:
+        try:
+            return template.format(**error.get("ctx", {}))
+        except (KeyError, IndexError):
+            return template
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(OpsdeskError)
+    async def _opsdesk(_request: Request, exc: OpsdeskError) -> JSONResponse:
+        headers = (
+            {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
+        )
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        for error in errors:
+            if error["type"] == "json_invalid":
+                detail = error.get("ctx", {}).get("error", "")
+                return JSONResponse(
+                    error_body(
+                        "invalid_json", f"request body is not valid JSON: {detail}".rstrip(": ")
+                    ),
+                    status_code=400,
+                )
+        fields = [
+            {"field": _field_name(tuple(error["loc"])), "message": _field_message(error)}
+            for error in errors
+        ]
+        names = ", ".join(sorted({field["field"] for field in fields}))
+        return JSONResponse(
+            error_body("invalid_input", f"invalid or missing fields: {names}", fields),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            403: "forbidden",
+        }.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError)
+            or _is_connection_error(exc)
+        ):
+            logger.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+            return JSONResponse(
+                error_body("service_unavailable", "the database is unavailable; retry shortly"),
+                status_code=503,
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+        logger.exception("database error")
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    return any(word in text for word in ("connection", "cannot connect", "shutdown", "terminat"))

@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, signed at-least-once delivery and the attempt log."""

@@ -1,0 +1,359 @@
+"""Worker jobs that move events from the outbox to subscribers.
+
+`dispatch_outbox` turns each new event into one delivery row per matching subscription.
+`deliver_due` claims due deliveries under a lease, sends them with no database
+transaction open, and records every attempt. A worker killed mid-send leaves its
+deliveries leased; when the lease runs out another worker sends them again, so delivery is
+at least once and receivers deduplicate on ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, or_, select, update
+
+from opsdesk.context import Context
+from opsdesk.db import Database, new_public_id
+from opsdesk.events.models import OutboxEvent
+from opsdesk.notifications.slack import slack_message
+from opsdesk.wakeups import request_wakeup
+from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from opsdesk.webhooks.service import matches
+from opsdesk.webhooks.signing import signature_headers
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "Opsdesk-Webhooks/0.1"
+RESPONSE_EXCERPT_BYTES = 2048
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 3600.0
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+async def dispatch_outbox(db: Database, ctx: Context, *, limit: int = 200) -> int:
+    """Fan out up to `limit` undispatched events; return how many were handled."""
+    now = ctx.clock.now()
+    async with db.transaction() as session:
+        events = list(
+            (
+                await session.execute(
+                    select(OutboxEvent)
+                    .where(OutboxEvent.dispatched_at.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        if not events:
+            return 0
+        subscriptions = list(
+            (
+                await session.execute(
+                    select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+                )
+            ).scalars()
+        )
+        created = 0
+        for event in events:
+            for subscription in subscriptions:
+                if matches(subscription, event.type):
+                    session.add(
+                        WebhookDelivery(
+                            public_id=new_public_id("dlv"),
+                            event_id=event.id,
+                            subscription_id=subscription.id,
+                            status="pending",
+                            attempt_count=0,
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+                    created += 1
+            event.dispatched_at = now
+        if created:
+            request_wakeup(session, "deliveries")
+    return len(events)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    public_id: str
+    kind: str
+    url: str
+    secret: str | None
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    attempt_count: int
+    first_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    started_at: datetime
+    duration_ms: float
+    request_headers: dict[str, str]
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    retry_after: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retryable(self) -> bool:
+        if self.status_code is None:
+            return True
+        return self.status_code in RETRYABLE_STATUS or self.status_code >= 500
+
+
+async def claim_deliveries(
+    db: Database, ctx: Context, *, owner: str, limit: int
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due deliveries to `owner` and return what is needed to send them."""
+    now = ctx.clock.now()
+    lease_until = now + timedelta(seconds=ctx.settings.webhook_lease_seconds)
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(WebhookDelivery, WebhookSubscription, OutboxEvent)
+                .join(
+                    WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id
+                )
+                .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(
+                        WebhookDelivery.lease_expires_at.is_(None),
+                        WebhookDelivery.lease_expires_at <= now,
+                    ),
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
+                .with_for_update(of=WebhookDelivery, skip_locked=True)
+            )
+        ).all()
+        claimed = []
+        for delivery, subscription, event in rows:
+            delivery.lease_owner = owner
+            delivery.lease_expires_at = lease_until
+            claimed.append(
+                ClaimedDelivery(
+                    id=delivery.id,
+                    public_id=delivery.public_id,
+                    kind=subscription.kind,
+                    url=subscription.url,
+                    secret=subscription.secret,
+                    event_id=event.event_id,
+                    event_type=event.type,
+                    occurred_at=event.occurred_at,
+                    payload=event.payload,
+                    attempt_count=delivery.attempt_count,
+                    first_attempt_at=delivery.first_attempt_at,
+                )
+            )
+    return claimed
+
+
+def request_body(delivery: ClaimedDelivery, *, base_url: str) -> bytes:
+    """The exact bytes sent; the same on every attempt of a delivery."""
+    if delivery.kind == "slack":
+        document = slack_message(delivery.event_type, delivery.payload, base_url=base_url)
+    else:
+        document = {
+            "id": delivery.event_id,
+            "type": delivery.event_type,
+            "timestamp": delivery.occurred_at.isoformat(),
+            "data": delivery.payload,
+        }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDelivery) -> AttemptResult:
+    body = request_body(delivery, base_url=ctx.settings.base_url)
+    started_at = ctx.clock.now()
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT}
+    if delivery.kind == "webhook" and delivery.secret:
+        headers |= signature_headers(
+            secret=delivery.secret, message_id=delivery.event_id, at=started_at, body=body
+        )
+    begin = time.perf_counter()
+    status_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    try:
+        response = await client.post(
+            delivery.url,
+            content=body,
+            headers=headers,
+            timeout=ctx.settings.webhook_timeout_seconds,
+        )
+        status_code = response.status_code
+        response_body = response.content[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
+    except httpx.TimeoutException:
+        error = f"timed out after {ctx.settings.webhook_timeout_seconds:g} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = (time.perf_counter() - begin) * 1000
+    shown_headers = {
+        name: ("…" if name == "webhook-signature" else value) for name, value in headers.items()
+    }
+    return AttemptResult(
+        started_at=started_at,
+        duration_ms=duration_ms,
+        request_headers=shown_headers,
+        status_code=status_code,
+        response_body=response_body,
+        error=error,
+        retry_after=retry_after,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Return the Retry-After header as seconds from now (it may be seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_seconds(
+    attempt: int, *, retry_after: float | None, rng: random.Random | None = None
+) -> float:
+    """Delay before attempt `attempt + 1`: exponential with jitter, never less than Retry-After."""
+    rng = rng or random.Random()
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+async def record_attempt(
+    db: Database, ctx: Context, delivery: ClaimedDelivery, result: AttemptResult, *, owner: str
+) -> str:
+    """Store the attempt and the delivery's next state; return the outcome."""
+    now = ctx.clock.now()
+    number = delivery.attempt_count + 1
+    first_attempt_at = delivery.first_attempt_at or result.started_at
+    if result.succeeded:
+        outcome = "succeeded"
+    elif result.retryable:
+        delay = backoff_seconds(number, retry_after=result.retry_after)
+        give_up_at = first_attempt_at + timedelta(seconds=ctx.settings.webhook_retry_span_seconds)
+        outcome = "retry" if now + timedelta(seconds=delay) <= give_up_at else "failed"
+    else:
+        outcome = "failed"
+    async with db.transaction() as session:
+        session.add(
+            WebhookAttempt(
+                delivery_id=delivery.id,
+                number=number,
+                started_at=result.started_at,
+                duration_ms=result.duration_ms,
+                request_url=delivery.url,
+                request_headers=result.request_headers,
+                status_code=result.status_code,
+                response_body=result.response_body,
+                error=result.error,
+                outcome=outcome,
+                worker=owner,
+            )
+        )
+        values: dict[str, Any] = {
+            "attempt_count": WebhookDelivery.attempt_count + 1,
+            "first_attempt_at": first_attempt_at,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if outcome == "retry":
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+        else:
+            values["status"] = outcome
+            values["completed_at"] = now
+        # Only the lease holder moves the delivery on. If the lease ran out and another
+        # worker took the delivery, this attempt is still on record but changes nothing.
+        await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery.id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.lease_owner == owner,
+            )
+            .values(**values)
+        )
+    level = logging.INFO if outcome == "succeeded" else logging.WARNING
+    logger.log(
+        level,
+        "webhook delivery %s of event %s attempt %d: %s (status %s, %.0f ms)%s",
+        delivery.public_id,
+        delivery.event_id,
+        number,
+        outcome,
+        result.status_code,
+        result.duration_ms,
+        f": {result.error}" if result.error else "",
+    )
+    return outcome
+
+
+async def deliver_due(
+    db: Database,
+    ctx: Context,
+    client: httpx.AsyncClient,
+    *,
+    owner: str,
+    limit: int = 50,
+    concurrency: int = 16,
+) -> int:
+    """Send up to `limit` due deliveries concurrently; return how many were attempted."""
+    claimed = await claim_deliveries(db, ctx, owner=owner, limit=limit)
+    if not claimed:
+        return 0
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def attempt(delivery: ClaimedDelivery) -> None:
+        async with semaphore:
+            result = await send(client, ctx, delivery)
+            await record_attempt(db, ctx, delivery, result, owner=owner)
+
+    await asyncio.gather(*(attempt(delivery) for delivery in claimed))
+    return len(claimed)
+
+
+async def next_delivery_at(db: Database) -> datetime | None:
+    async with db.sessions() as session:
+        # A leased delivery is due again only when its lease runs out.
+        due = func.coalesce(WebhookDelivery.lease_expires_at, WebhookDelivery.next_attempt_at)
+        value: datetime | None = (
+            await session.execute(select(func.min(due)).where(WebhookDelivery.status == "pending"))
+        ).scalar_one_or_none()
+        return value

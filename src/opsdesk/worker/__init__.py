@@ -1,0 +1,1 @@
+"""The background worker: fires due timers, fans events out and delivers webhooks."""

@@ -1,0 +1,139 @@
+"""The worker process: three loops that share one database and one HTTP client.
+
+- timers: fires each SLA timer at its due instant. It sleeps exactly until the earliest
+  pending timer, or until a commit in this process (or a PostgreSQL NOTIFY from another)
+  says new work exists, and at most `idle_wakeup_seconds`.
+- outbox: turns new events into deliveries.
+- deliveries: sends due webhook deliveries.
+
+Any number of workers may run against one PostgreSQL database; they coordinate only
+through row locks and leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from opsdesk.context import Context
+from opsdesk.db import Database
+from opsdesk.sla.jobs import fire_due_timers
+from opsdesk.timers.service import next_fire_at
+from opsdesk.wakeups import NOTIFY_CHANNEL, Channel
+from opsdesk.webhooks.jobs import deliver_due, dispatch_outbox, next_delivery_at
+
+logger = logging.getLogger(__name__)
+
+ERROR_BACKOFF_SECONDS = 2.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, db: Database, ctx: Context, *, name: str | None = None) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.name = name or worker_name()
+        self.idle = ctx.settings.idle_wakeup_seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        logger.info("worker %s started on %s", self.name, self.db.dialect)
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            loops = [
+                self._loop("timers", stop, self._fire_timers, self._next_timer),
+                self._loop("outbox", stop, self._dispatch, None),
+                self._loop("deliveries", stop, lambda: self._deliver(client), self._next_delivery),
+            ]
+            if self.db.dialect == "postgresql":
+                loops.append(self._listen(stop))
+            await asyncio.gather(*loops)
+        logger.info("worker %s stopped", self.name)
+
+    async def _fire_timers(self) -> int:
+        return await fire_due_timers(self.db, self.ctx, limit=200)
+
+    async def _dispatch(self) -> int:
+        return await dispatch_outbox(self.db, self.ctx)
+
+    async def _deliver(self, client: httpx.AsyncClient) -> int:
+        return await deliver_due(self.db, self.ctx, client, owner=self.name)
+
+    async def _next_timer(self) -> datetime | None:
+        async with self.db.sessions() as session:
+            return await next_fire_at(session)
+
+    async def _next_delivery(self) -> datetime | None:
+        return await next_delivery_at(self.db)
+
+    async def _loop(
+        self,
+        channel: Channel,
+        stop: asyncio.Event,
+        work: Callable[[], Awaitable[int]],
+        next_due: Callable[[], Awaitable[datetime | None]] | None,
+    ) -> None:
+        while not stop.is_set():
+            try:
+                if await work():
+                    continue
+                timeout = self.idle
+                if next_due is not None:
+                    due = await next_due()
+                    if due is not None:
+                        timeout = min(
+                            timeout, max(0.0, (due - self.ctx.clock.now()).total_seconds())
+                        )
+            except (OperationalError, DBAPIError, OSError) as exc:
+                logger.warning(
+                    "worker %s %s loop: database unavailable (%s); retrying",
+                    self.name,
+                    channel,
+                    exc,
+                )
+                timeout = ERROR_BACKOFF_SECONDS
+            except Exception:
+                logger.exception("worker %s %s loop failed; retrying", self.name, channel)
+                timeout = ERROR_BACKOFF_SECONDS
+            await self.db.wakeups.wait(channel, timeout, stop)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Relay PostgreSQL NOTIFY from other processes to this process's loops."""
+        dsn = (
+            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+
+        def relay(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            self.db.wakeups.wake(payload.split(","))
+
+        while not stop.is_set():
+            connection = None
+            closed = asyncio.Event()
+            try:
+                connection = await asyncpg.connect(dsn)
+                connection.add_termination_listener(lambda _connection: closed.set())
+                await connection.add_listener(NOTIFY_CHANNEL, relay)
+                # Work may have been announced while no listener was connected.
+                self.db.wakeups.wake(["timers", "outbox", "deliveries"])
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(closed.wait())]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+            except (OSError, asyncpg.PostgresError) as exc:
+                logger.warning("worker %s: LISTEN connection failed (%s); retrying", self.name, exc)
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    await connection.close()

@@ -1,0 +1,315 @@
+"""Read a workspace file, check it completely and build the runtime `Workspace`.
+
+Every problem is reported at once, one line each, as ``path: message (line N)`` so the
+author can fix the whole file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from opsdesk.calendars import BusinessCalendar, CalendarError
+from opsdesk.errors import WorkspaceError
+from opsdesk.events.catalog import EVENT_TYPES
+from opsdesk.workspace.runtime import CHANNELS, Workspace
+from opsdesk.workspace.schema import KEY_PATTERN, Conditions, WorkspaceFile
+from opsdesk.yamlio import LoadedYaml, YamlError, format_path, load_yaml
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_PATTERN = re.compile(r"^whsec_[A-Za-z0-9+/]{24,}={0,2}$")
+
+Path_ = tuple[str | int, ...]
+
+
+class _Problems:
+    def __init__(self, loaded: LoadedYaml) -> None:
+        self.loaded = loaded
+        self.lines: list[str] = []
+
+    def add(self, path: Sequence[str | int], message: str) -> None:
+        line = self.loaded.line_of(path)
+        where = f" (line {line})" if line is not None else ""
+        self.lines.append(f"{format_path(path)}: {message}{where}")
+
+
+def load_workspace(path: str | Path, *, environ: dict[str, str] | None = None) -> Workspace:
+    """Load and check the workspace file at `path`, or raise WorkspaceError listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise WorkspaceError(source, ["file not found; pass an existing workspace file"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(source, [f"cannot read the file: {exc}"]) from exc
+    return parse_workspace(text, source=source, environ=environ)
+
+
+def parse_workspace(
+    text: str, *, source: str = "<workspace>", environ: dict[str, str] | None = None
+) -> Workspace:
+    try:
+        loaded = load_yaml(text)
+    except YamlError as exc:
+        raise WorkspaceError(source, [str(exc)]) from exc
+    if not isinstance(loaded.data, dict):
+        raise WorkspaceError(source, ["the top level must be a mapping of keys such as name"])
+
+    problems = _Problems(loaded)
+    data = _substitute_env(
+        loaded.data, (), environ if environ is not None else dict(os.environ), problems
+    )
+    if problems.lines:
+        raise WorkspaceError(source, problems.lines)
+
+    try:
+        spec = WorkspaceFile.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = _data_path(data, error["loc"])
+            problems.add(path, _describe(error))
+        raise WorkspaceError(source, problems.lines) from exc
+
+    calendars = _build_calendars(spec, problems)
+    _check_references(spec, problems)
+    if problems.lines:
+        raise WorkspaceError(source, problems.lines)
+    return Workspace(spec=spec, source=source, calendars=calendars)
+
+
+def _substitute_env(value: Any, path: Path_, environ: dict[str, str], problems: _Problems) -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in strings, so secrets stay out of the file."""
+    if isinstance(value, dict):
+        return {
+            key: _substitute_env(item, (*path, key), environ, problems)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _substitute_env(item, (*path, index), environ, problems)
+            for index, item in enumerate(value)
+        ]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.add(
+            path, f"environment variable {name} is not set; set it or write ${{{name}:-default}}"
+        )
+        return ""
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
+def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
+    """Keep the parts of a Pydantic error location that exist in the file.
+
+    Pydantic inserts the tag of a tagged union (``raise_priority``) into the location; it is
+    not a key of the file, so it is dropped. The last part is kept even when absent, because
+    a missing key is reported at its own name.
+    """
+    path: list[str | int] = []
+    current = data
+    for index, part in enumerate(loc):
+        is_last = index == len(loc) - 1
+        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
+            path.append(part)
+            current = current[part]
+        elif is_last:
+            path.append(part)
+    return tuple(path)
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "missing":
+        return "missing required key"
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == KEY_PATTERN:
+        return (
+            f"invalid key {value!r}: use lowercase letters, digits and underscores, "
+            "starting with a letter (for example smart_home)"
+        )
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")
+    if kind == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"unknown action {error.get('ctx', {}).get('tag')!r}; expected one of {expected}"
+    if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+        return f"{message[0].lower()}{message[1:]} (got {value!r})"
+    return f"{message[0].lower()}{message[1:]}"
+
+
+def _build_calendars(spec: WorkspaceFile, problems: _Problems) -> dict[str, BusinessCalendar]:
+    calendars: dict[str, BusinessCalendar] = {}
+    for key, calendar in spec.calendars.items():
+        try:
+            calendars[key] = BusinessCalendar.from_mapping(calendar.calendar_mapping())
+        except CalendarError as exc:
+            problems.add(("calendars", key), str(exc))
+    return calendars
+
+
+def _duplicates(keys: Iterable[str]) -> list[str]:
+    return [key for key, count in Counter(keys).items() if count > 1]
+
+
+def _check_unique(problems: _Problems, section: str, keys: list[str]) -> None:
+    for key in _duplicates(keys):
+        index = keys.index(key, keys.index(key) + 1)
+        problems.add(
+            (section, index, "key"),
+            f"duplicate key {key!r}; each {section} entry needs its own key",
+        )
+
+
+def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
+    priorities = [priority.key for priority in spec.priorities]
+    teams = {team.key for team in spec.teams}
+    pipelines = {pipeline.key: pipeline for pipeline in spec.pipelines}
+    service_types = {service.key for service in spec.service_types}
+    contact_methods = {method.key for method in spec.contact_methods}
+
+    for section, keys in (
+        ("priorities", priorities),
+        ("contact_methods", [method.key for method in spec.contact_methods]),
+        ("teams", [team.key for team in spec.teams]),
+        ("pipelines", [pipeline.key for pipeline in spec.pipelines]),
+        ("service_types", [service.key for service in spec.service_types]),
+        ("sla_policies", [policy.key for policy in spec.sla_policies]),
+        ("escalations", [escalation.key for escalation in spec.escalations]),
+        ("subscriptions", [subscription.key for subscription in spec.subscriptions]),
+    ):
+        _check_unique(problems, section, keys)
+
+    def expect(path: Path_, value: str | None, known: Iterable[str], what: str) -> None:
+        known_list = sorted(known)
+        if value is not None and value not in known_list:
+            problems.add(path, f"unknown {what} {value!r}; expected one of {', '.join(known_list)}")
+
+    expect(("default_calendar",), spec.default_calendar, spec.calendars, "calendar")
+    expect(("default_priority",), spec.default_priority, priorities, "priority")
+
+    for index, pipeline in enumerate(spec.pipelines):
+        base: Path_ = ("pipelines", index)
+        expect((*base, "team"), pipeline.team, teams, "team")
+        expect((*base, "calendar"), pipeline.calendar, spec.calendars, "calendar")
+        stage_keys = [stage.key for stage in pipeline.stages]
+        for key in _duplicates(stage_keys):
+            problems.add((*base, "stages"), f"duplicate stage key {key!r}")
+        if not any(stage.completes for stage in pipeline.stages):
+            problems.add((*base, "stages"), "no stage has completes: true, so no task could finish")
+        if pipeline.stages[0].completes:
+            problems.add(
+                (*base, "stages", 0),
+                "the first stage is where tasks start; it cannot complete them",
+            )
+        if pipeline.operational_sla is not None:
+            _check_priority_table(
+                problems,
+                (*base, "operational_sla", "targets"),
+                pipeline.operational_sla.targets,
+                priorities,
+            )
+
+    for index, service in enumerate(spec.service_types):
+        base = ("service_types", index)
+        expect((*base, "pipeline"), service.pipeline, pipelines, "pipeline")
+        for key in _duplicates([task.key for task in service.tasks]):
+            problems.add((*base, "tasks"), f"duplicate task key {key!r}")
+        for task_index, task in enumerate(service.tasks):
+            expect((*base, "tasks", task_index, "pipeline"), task.pipeline, pipelines, "pipeline")
+
+    known_values = {
+        "service_type": service_types,
+        "pipeline": set(pipelines),
+        "contact_method": contact_methods,
+        "priority": set(priorities),
+        "channel": set(CHANNELS),
+    }
+
+    def check_conditions(path: Path_, conditions: Conditions | None) -> None:
+        if conditions is None:
+            return
+        for field, values in conditions.model_dump(exclude_none=True).items():
+            for value_index, value in enumerate(values):
+                expect(
+                    (*path, field, value_index), value, known_values[field], field.replace("_", " ")
+                )
+
+    for index, policy in enumerate(spec.sla_policies):
+        base = ("sla_policies", index)
+        check_conditions((*base, "when"), policy.when)
+        expect((*base, "calendar"), policy.calendar, spec.calendars, "calendar")
+        _check_priority_table(problems, (*base, "targets"), policy.targets, priorities)
+    last = len(spec.sla_policies) - 1
+    if spec.sla_policies[last].when is not None:
+        problems.add(
+            ("sla_policies", last, "when"),
+            "the last policy must have no conditions, so that every ticket gets a policy",
+        )
+
+    for index, escalation in enumerate(spec.escalations):
+        base = ("escalations", index)
+        check_conditions((*base, "when"), escalation.when)
+        for action_index, action in enumerate(escalation.actions):
+            path = (*base, "actions", action_index)
+            match action.action:
+                case "set_priority":
+                    expect((*path, "priority"), action.priority, priorities, "priority")
+                case "reassign":
+                    if (action.team is None) == (action.user is None):
+                        problems.add(path, "reassign needs exactly one of team or user")
+                    expect((*path, "team"), action.team, teams, "team")
+                case "notify":
+                    if action.role is None and action.team is None and action.user is None:
+                        problems.add(path, "notify needs a role, a team or a user")
+                    expect((*path, "team"), action.team, teams, "team")
+
+    for index, subscription in enumerate(spec.subscriptions):
+        base = ("subscriptions", index)
+        for event_index, event_type in enumerate(subscription.events):
+            if event_type != "*" and event_type not in EVENT_TYPES:
+                problems.add(
+                    (*base, "events", event_index),
+                    f"unknown event type {event_type!r}; expected * or one of {', '.join(EVENT_TYPES)}",
+                )
+        if subscription.secret is not None:
+            if subscription.kind == "slack":
+                problems.add(
+                    (*base, "secret"), "slack subscriptions are not signed; remove the secret"
+                )
+            elif not _SECRET_PATTERN.match(subscription.secret):
+                problems.add(
+                    (*base, "secret"),
+                    "invalid secret: expected whsec_ followed by at least 24 base64 characters",
+                )
+
+
+def _check_priority_table(
+    problems: _Problems, path: Path_, table: dict[str, Any], priorities: list[str]
+) -> None:
+    for key in table:
+        if key not in priorities:
+            problems.add(
+                (*path, key), f"unknown priority {key!r}; expected one of {', '.join(priorities)}"
+            )
+    for key in priorities:
+        if key not in table:
+            problems.add(
+                path, f"missing targets for priority {key!r}; every priority needs an entry"
+            )

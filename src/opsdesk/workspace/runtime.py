@@ -1,0 +1,148 @@
+"""The loaded workspace: lookups by key, policy choice and priority arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from opsdesk.calendars import BusinessCalendar
+from opsdesk.errors import InvalidInput
+from opsdesk.workspace.schema import (
+    Conditions,
+    ContactMethod,
+    Escalation,
+    Pipeline,
+    ServiceType,
+    SlaPolicy,
+    Stage,
+    WorkspaceFile,
+)
+
+CHANNELS: tuple[str, ...] = ("portal", "widget", "api", "email", "inbound", "replay")
+"""Where a request came from."""
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """The ticket fields that policy and escalation conditions can test."""
+
+    service_type: str
+    pipeline: str
+    contact_method: str
+    priority: str
+    channel: str
+
+
+def conditions_match(conditions: Conditions | None, facts: TicketFacts) -> bool:
+    if conditions is None:
+        return True
+    for name, allowed in conditions.model_dump(exclude_none=True).items():
+        if getattr(facts, name) not in allowed:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Workspace:
+    spec: WorkspaceFile
+    source: str
+    calendars: dict[str, BusinessCalendar] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @cached_property
+    def priority_keys(self) -> list[str]:
+        """Priority keys from lowest to highest."""
+        return [priority.key for priority in self.spec.priorities]
+
+    @cached_property
+    def _service_types(self) -> dict[str, ServiceType]:
+        return {service.key: service for service in self.spec.service_types}
+
+    @cached_property
+    def _pipelines(self) -> dict[str, Pipeline]:
+        return {pipeline.key: pipeline for pipeline in self.spec.pipelines}
+
+    @cached_property
+    def _contact_methods(self) -> dict[str, ContactMethod]:
+        return {method.key: method for method in self.spec.contact_methods}
+
+    @cached_property
+    def _policies(self) -> dict[str, SlaPolicy]:
+        return {policy.key: policy for policy in self.spec.sla_policies}
+
+    def service_type(self, key: str) -> ServiceType:
+        try:
+            return self._service_types[key]
+        except KeyError:
+            raise InvalidInput(self._unknown("service type", key, self._service_types)) from None
+
+    def pipeline(self, key: str) -> Pipeline:
+        try:
+            return self._pipelines[key]
+        except KeyError:
+            raise InvalidInput(self._unknown("pipeline", key, self._pipelines)) from None
+
+    def contact_method(self, key: str) -> ContactMethod:
+        try:
+            return self._contact_methods[key]
+        except KeyError:
+            raise InvalidInput(
+                self._unknown("contact method", key, self._contact_methods)
+            ) from None
+
+    def policy(self, key: str) -> SlaPolicy:
+        try:
+            return self._policies[key]
+        except KeyError:
+            raise InvalidInput(self._unknown("SLA policy", key, self._policies)) from None
+
+    def check_priority(self, key: str) -> str:
+        if key not in self.priority_keys:
+            raise InvalidInput(self._unknown("priority", key, self.priority_keys))
+        return key
+
+    def stage(self, pipeline_key: str, stage_key: str) -> Stage:
+        pipeline = self.pipeline(pipeline_key)
+        for stage in pipeline.stages:
+            if stage.key == stage_key:
+                return stage
+        stages = [stage.key for stage in pipeline.stages]
+        raise InvalidInput(self._unknown(f"stage of pipeline {pipeline_key}", stage_key, stages))
+
+    def select_policy(self, facts: TicketFacts) -> SlaPolicy:
+        """Return the first policy whose conditions match; the last one matches everything."""
+        for policy in self.spec.sla_policies:
+            if conditions_match(policy.when, facts):
+                return policy
+        return self.spec.sla_policies[-1]
+
+    def policy_calendar_key(self, policy: SlaPolicy) -> str:
+        return policy.calendar or self.spec.default_calendar
+
+    def pipeline_calendar_key(self, pipeline: Pipeline) -> str:
+        return pipeline.calendar or self.spec.default_calendar
+
+    def calendar(self, key: str) -> BusinessCalendar:
+        return self.calendars[key]
+
+    def raise_priority(self, priority: str, steps: int = 1) -> str:
+        """Return the priority `steps` above `priority`, stopping at the highest."""
+        index = self.priority_keys.index(priority)
+        return self.priority_keys[min(index + steps, len(self.priority_keys) - 1)]
+
+    def escalations_for(self, on: str, metric: str, facts: TicketFacts) -> list[Escalation]:
+        return [
+            escalation
+            for escalation in self.spec.escalations
+            if escalation.on == on
+            and metric in escalation.metrics
+            and conditions_match(escalation.when, facts)
+        ]
+
+    @staticmethod
+    def _unknown(what: str, value: str, known: object) -> str:
+        names = ", ".join(sorted(str(key) for key in known))  # type: ignore[attr-defined]
+        return f"unknown {what} {value!r}; expected one of {names}"
