@@ -8,9 +8,10 @@ Opsdesk reads those holidays as recurring dates; businesstimedelta gets the same
 listed for 2010-2040, which covers every instant the inputs reach.
 
 Inputs: seeded start instants (whole seconds, 2016-2025, UTC) and durations drawn
-log-uniformly from 1 minute to 90 days (PT1M to PT2160H). `add` adds the duration as
-working time; `between` measures the working time from the start to start + duration
-in wall-clock time.
+log-uniformly from 1 minute to 90 days (PT1M to PT2160H). One in ten starts and one in
+ten durations are whole hours, so some results fall exactly on an opening or closing.
+`add` adds the duration as working time; `between` measures the working time from the
+start to start + duration in wall-clock time.
 
 Where the two definitions agree and where they do not:
 - Both end a forward `add` at closing when the duration runs out exactly there (neither
@@ -22,8 +23,9 @@ Where the two definitions agree and where they do not:
 - businesstimedelta's `difference` drops microseconds and sorts its two arguments, while
   `between` keeps microseconds and returns zero for a reversed range. The inputs are whole
   seconds with the end after the start, so results compare directly.
-- Only positive durations are compared: the two libraries also agree on negative ones by
-  definition, but timing them would add nothing here.
+- Only positive durations are compared and timed. For negative ones businesstimedelta's
+  subtraction stops at `period_end - remaining` once a period covers the rest, the same
+  latest-instant rule as Opsdesk's negative `add`.
 The script compares every pair and reports how many matched; it lists any mismatch.
 
 The flatness section times Opsdesk alone, on a calendar that has already stored the years
@@ -43,7 +45,7 @@ from importlib.metadata import version
 from time import perf_counter
 
 import businesstimedelta
-import pytz
+import pytz  # type: ignore[import-untyped]
 
 from opsdesk.calendars import BusinessCalendar
 
@@ -94,17 +96,35 @@ def build_businesstimedelta_rules() -> businesstimedelta.Rules:
 
 
 def draw_starts(rng: random.Random, count: int) -> list[datetime]:
+    """Draw whole-second starts. One in ten is a whole hour, such as an opening or closing."""
     span = int((LAST_START - FIRST_START).total_seconds())
-    return [FIRST_START + timedelta(seconds=rng.randrange(span)) for _ in range(count)]
+    starts = []
+    for _ in range(count):
+        start = FIRST_START + timedelta(seconds=rng.randrange(span))
+        if rng.random() < 0.1:
+            start = start.replace(minute=0, second=0)
+        starts.append(start)
+    return starts
 
 
 def draw_durations(
     rng: random.Random, count: int, shortest: timedelta, longest: timedelta
 ) -> list[timedelta]:
-    """Draw whole-second durations log-uniformly from [shortest, longest]."""
+    """Draw whole-second durations log-uniformly from [shortest, longest].
+
+    One in ten is rounded to whole hours (when that keeps it in range), so that with the
+    whole-hour starts some results land exactly on a closing.
+    """
     low = math.log(shortest.total_seconds())
     high = math.log(longest.total_seconds())
-    return [timedelta(seconds=round(math.exp(rng.uniform(low, high)))) for _ in range(count)]
+    durations = []
+    for _ in range(count):
+        seconds = round(math.exp(rng.uniform(low, high)))
+        rounded = round(seconds / 3600) * 3600
+        if rng.random() < 0.1 and shortest.total_seconds() <= rounded <= longest.total_seconds():
+            seconds = rounded
+        durations.append(timedelta(seconds=seconds))
+    return durations
 
 
 def timed(function: Callable[[], list[object]]) -> tuple[list[object], float]:
@@ -115,13 +135,23 @@ def timed(function: Callable[[], list[object]]) -> tuple[list[object], float]:
 
 def compare(name: str, ours: list[object], theirs: list[object], inputs: list[object]) -> None:
     mismatches = [
-        (given, mine, other)
-        for given, mine, other in zip(inputs, ours, theirs, strict=True)
+        (call_input, mine, other)
+        for call_input, mine, other in zip(inputs, ours, theirs, strict=True)
         if mine != other
     ]
     print(f"  {name}: {len(ours) - len(mismatches)} of {len(ours)} results match")
-    for given, mine, other in mismatches[:5]:
-        print(f"    differs for {given}: opsdesk {mine}, businesstimedelta {other}")
+    for call_input, mine, other in mismatches[:5]:
+        print(f"    differs for {call_input}: opsdesk {mine}, businesstimedelta {other}")
+
+
+def seconds_for(
+    function: Callable[[datetime, timedelta], object], pairs: list[tuple[datetime, timedelta]]
+) -> float:
+    """Return the seconds that calling `function` on each pair takes."""
+    began = perf_counter()
+    for start, duration in pairs:
+        function(start, duration)
+    return perf_counter() - began
 
 
 def calls_per_second(count: int, seconds: float) -> float:
@@ -189,10 +219,8 @@ def run_flatness(rng: random.Random, count: int) -> None:
     print(f"  {'durations':<24}{'add calls/s':>14}{'between calls/s':>18}")
     for label, durations in buckets.items():
         pairs = list(zip(starts, durations, strict=True))
-        _, add_seconds = timed(lambda pairs=pairs: [calendar.add(s, d) for s, d in pairs])
-        _, between_seconds = timed(
-            lambda pairs=pairs: [calendar.between(s, s + d) for s, d in pairs]
-        )
+        add_seconds = seconds_for(calendar.add, pairs)
+        between_seconds = seconds_for(lambda s, d: calendar.between(s, s + d), pairs)
         print(
             f"  {label:<24}{calls_per_second(count, add_seconds):>14,.0f}"
             f"{calls_per_second(count, between_seconds):>18,.0f}"

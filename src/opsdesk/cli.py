@@ -7,6 +7,8 @@ import json
 import logging
 import signal
 import sys
+import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,6 +21,8 @@ from opsdesk.db import Database
 from opsdesk.errors import OpsdeskError, WorkspaceError
 from opsdesk.migrate import migrate as run_migrations
 from opsdesk.settings import Settings, get_settings
+from opsdesk.replay.report import ReplayReport, format_text
+from opsdesk.replay.runner import replay
 from opsdesk.sla.preview import preview
 from opsdesk.sla.scenario import ScenarioError, load_scenario
 from opsdesk.users import service as users
@@ -191,6 +195,50 @@ def users_create(
     if secret is not None:
         typer.echo("API token (shown only now; store it safely):", err=True)
         typer.echo(secret)
+
+
+class ReplayOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+@app.command("replay")
+def replay_command(
+    file: Annotated[Path, typer.Argument(help="ServiceNow incident log (CSV, optionally gzip).")],
+    workspace_file: Annotated[Path, typer.Option("--workspace", help="Workspace YAML file for the replay.")],
+    database: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Empty database to replay into (default: a temporary SQLite file)."),
+    ] = None,
+    output: Annotated[ReplayOutput, typer.Option(help="Report format.")] = ReplayOutput.TEXT,
+) -> None:
+    """Replay a historical incident log through Opsdesk and print an SLA report."""
+    settings = get_settings()
+    _configure_logging(settings)
+    workspace = _load(workspace_file, settings)
+    if not file.exists():
+        typer.echo(f"error: {file} not found", err=True)
+        raise typer.Exit(2)
+    with tempfile.TemporaryDirectory(prefix="opsdesk-replay-") as folder:
+        url = database or f"sqlite+aiosqlite:///{Path(folder) / 'replay.db'}"
+        run_migrations(url)
+
+        async def run() -> ReplayReport:
+            db = Database(url)
+            try:
+                return await replay(file, workspace=workspace, database=db, settings=settings)
+            finally:
+                await db.dispose()
+
+        try:
+            report = asyncio.run(run())
+        except OpsdeskError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+    if output is ReplayOutput.JSON:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(format_text(report))
 
 
 @sla_app.command("preview")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import holidays
 import pytest
 
 from opsdesk.calendars import BusinessCalendar, CalendarError, parse_duration
@@ -35,7 +36,7 @@ def make_calendar(
 
 @pytest.fixture
 def office() -> BusinessCalendar:
-    """Mon–Fri 08:00–13:00 and 14:00–18:00 in Berlin; 2016-02-01 is a Monday."""
+    """Mon–Fri 08:00–13:00 and 14:00–18:00 in Berlin. 2016-02-01 is a Monday."""
     return make_calendar()
 
 
@@ -296,12 +297,12 @@ def test_holiday_does_not_close_previous_night() -> None:
 def test_country_holidays_nigeria() -> None:
     lagos = make_calendar(timezone="Africa/Lagos", holidays=[{"country": "NG"}])
 
-    # Christmas 2024 is a Wednesday and Boxing Day a Thursday; both are public holidays.
+    # Christmas 2024 is a Wednesday and Boxing Day a Thursday, both public holidays.
     christmas_eve = at("2024-12-24T17:00:00+01:00")
     assert lagos.add(christmas_eve, hours(2)) == at("2024-12-27T09:00:00+01:00")
 
-    # National Day, 1 October, is a Tuesday in 2024 and a Wednesday in 2031; the later
-    # year is generated only when a call reaches it.
+    # National Day, 1 October, is a Tuesday in 2024 and a Wednesday in 2031. The calendar
+    # generates the later year only when a call reaches it.
     for day in ("2024-10-01", "2031-10-01"):
         morning = at(f"{day}T08:00:00+01:00")
         assert lagos.between(morning, morning + hours(10)) == timedelta(0), day
@@ -309,8 +310,6 @@ def test_country_holidays_nigeria() -> None:
 
 
 def test_country_holidays_follow_holidays_package() -> None:
-    import holidays
-
     lagos = make_calendar(timezone="Africa/Lagos", holidays=[{"country": "NG"}])
     table = holidays.country_holidays("NG", years=2025)
     weekday_holidays = [day for day in table if day.weekday() < 5]

@@ -48,7 +48,7 @@ def ranges_on(calendar: BusinessCalendar, day: str) -> list[tuple[datetime, date
 def test_zoneinfo_fold_zero_uses_offset_before_change(
     timezone: str, wall_clock: datetime, expected_offset_hours: int
 ) -> None:
-    # The calendar reads wall-clock times with fold=0; this pins what zoneinfo does with it.
+    # The calendar reads wall-clock times with fold=0, so this pins what zoneinfo does with it.
     local = wall_clock.replace(tzinfo=ZoneInfo(timezone), fold=0)
 
     assert local.utcoffset() == timedelta(hours=expected_offset_hours)
@@ -60,7 +60,7 @@ def test_zoneinfo_fold_zero_uses_offset_before_change(
 def test_berlin_range_starting_in_skipped_hour() -> None:
     calendar = sunday_calendar("Europe/Berlin", ("02:30", "05:00"))
 
-    # 02:30 read as CET is 01:30Z; 05:00 CEST is 03:00Z.
+    # 02:30 read as CET is 01:30Z, and 05:00 CEST is 03:00Z.
     assert ranges_on(calendar, "2016-03-27") == [
         (at("2016-03-27T01:30:00Z"), at("2016-03-27T03:00:00Z"))
     ]
@@ -168,7 +168,7 @@ def test_berlin_round_the_clock_day_lengths() -> None:
 def test_new_york_range_starting_in_skipped_hour() -> None:
     calendar = sunday_calendar("America/New_York", ("02:30", "04:00"))
 
-    # 02:30 read as EST is 07:30Z; 04:00 EDT is 08:00Z.
+    # 02:30 read as EST is 07:30Z, and 04:00 EDT is 08:00Z.
     assert ranges_on(calendar, "2016-03-13") == [
         (at("2016-03-13T07:30:00Z"), at("2016-03-13T08:00:00Z"))
     ]
@@ -218,7 +218,7 @@ def test_new_york_instants_in_other_offsets() -> None:
 def test_sydney_range_starting_in_skipped_hour() -> None:
     calendar = sunday_calendar("Australia/Sydney", ("02:30", "09:00"))
 
-    # 02:30 read as AEST is 16:30Z the day before; 09:00 AEDT is 22:00Z the day before.
+    # 02:30 read as AEST is 16:30Z the day before, and 09:00 AEDT is 22:00Z.
     assert ranges_on(calendar, "2016-10-01") == [
         (at("2016-10-01T16:30:00Z"), at("2016-10-01T22:00:00Z"))
     ]

@@ -85,8 +85,10 @@ def test_parse_duration_rejects_calendar_parts(text: str) -> None:
 
 
 def test_parse_duration_rejects_non_string() -> None:
-    with pytest.raises(DurationError, match=r"^invalid duration 3600: .*, as a string$"):
+    with pytest.raises(DurationError) as caught:
         parse_duration(3600)  # type: ignore[arg-type]
+
+    assert str(caught.value) == "invalid duration 3600: expected a string such as PT4H or 4h"
 
 
 def test_parse_duration_too_large() -> None:

@@ -210,7 +210,7 @@ def test_add_is_earliest_and_latest(
     calendar = BusinessCalendar.from_mapping(mapping)
 
     # The microsecond before a forward result is working time, so no earlier instant has
-    # the same working time from start; the result of a backward add is working time itself.
+    # the same working time from start. The result of a backward add is working time itself.
     assert calendar.is_working(calendar.add(start, duration) - ONE_MICROSECOND)
     assert calendar.is_working(calendar.add(start, -duration))
 

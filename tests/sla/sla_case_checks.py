@@ -38,9 +38,10 @@ def mismatches(scenario: Scenario, output: dict[str, Any]) -> list[str]:
             for key, value in values.items():
                 got = printed[metric.value][key]
                 if not _equal(value, got):
-                    shown = value.isoformat() if isinstance(value, datetime) else value
+                    expected_text = value.isoformat() if isinstance(value, datetime) else value
                     problems.append(
-                        f"expect[{index}].{metric}.{key}: expected {shown!r}, printed {got!r}"
+                        f"expect[{index}].{metric}.{key}: expected {expected_text!r}, "
+                        f"printed {got!r}"
                     )
     return problems
 

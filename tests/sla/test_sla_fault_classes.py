@@ -134,9 +134,9 @@ def test_target_spanning_dst_weekend() -> None:
 
 
 def test_pause_spanning_holidays_and_weekend() -> None:
-    # Runs Thursday 10:00-16:00 (6 h), paused Thursday 16:00 to Tuesday 10:00, which holds
-    # Thursday 16:00-17:00 and Tuesday 09:00-10:00 of working time (Friday and Monday are
-    # holidays).
+    # Runs Thursday 10:00-16:00 (6 h). The pause from Thursday 16:00 to Tuesday 10:00
+    # contains Thursday 16:00-17:00 and Tuesday 09:00-10:00 of working time, because
+    # Friday and Monday are holidays.
     scenario = clock(
         OFFICE_BERLIN,
         {"targets": {"resolution": "PT8H"}, "pause_on": ["waiting"]},
@@ -170,7 +170,7 @@ def test_pause_spanning_holidays_and_weekend() -> None:
 
 
 def test_pause_over_lunch_break_counts_no_break_time() -> None:
-    # Paused 12:45-14:15 holds 12:45-13:00 and 14:00-14:15 of working time.
+    # The pause 12:45-14:15 contains 12:45-13:00 and 14:00-14:15 of working time.
     scenario = clock(
         LUNCH_NEW_YORK,
         {"targets": {"resolution": "PT2H"}, "pause_on": ["hold"]},
@@ -226,7 +226,7 @@ def test_exact_pause_length_moves_due(resumed_at: str, due: str, paused_seconds:
 
 
 def test_pause_before_opening_counts_from_opening() -> None:
-    # Paused from 07:00 to 10:00 holds one working hour, 09:00-10:00.
+    # The pause from 07:00 to 10:00 contains one working hour, 09:00-10:00.
     scenario = clock(
         OFFICE_UTC,
         {"targets": {"resolution": "PT8H"}, "pause_on": ["hold"]},
@@ -289,7 +289,7 @@ def _replies_at_noon(first: str, second: str) -> dict[str, Any]:
 
 def _noon_cycle_values(first: str) -> dict[str, Any]:
     if first == "customer":
-        # The cycle opens and closes at noon: answered at once.
+        # The cycle opens and closes at noon, so the reply is in time.
         return {
             "due": "2026-03-02T13:00:00Z",
             "breached": False,
@@ -306,7 +306,7 @@ def test_same_instant_replies_apply_in_order(first: str) -> None:
 
 
 def test_same_instant_pause_then_answer() -> None:
-    # The pause comes first, but the answer still stops first_response at 10:03.
+    # The pause comes first, but the agent reply still stops first_response at 10:03.
     scenario = clock(
         OFFICE_UTC,
         {
@@ -499,7 +499,7 @@ def test_answer_at_due_is_in_time(answered_at: str, breached: bool) -> None:
 
 
 def test_answered_after_closing_is_breached() -> None:
-    # Target used up exactly at closing (17:00); an answer at 18:00 is later than that.
+    # The target is used up exactly at closing (17:00), and the reply at 18:00 is later.
     scenario = clock(
         OFFICE_UTC,
         {"targets": {"first_response": "PT1H"}},
@@ -791,3 +791,41 @@ def test_instants_compare_across_offsets() -> None:
     )
     output = run_and_check(scenario)
     assert output["checkpoints"][1]["at"] == "2026-03-02T10:35:00Z"
+
+
+def test_priority_change_retargets_open_cycle_only() -> None:
+    # Cycle 1 opens at 11:00 with two hours; urgent at 11:10 makes it 30 minutes, reached
+    # at 11:30. After it closes at 12:00, a change back to normal leaves it as it was.
+    scenario = clock(
+        OFFICE_UTC,
+        {
+            "targets": {"next_response": "PT2H"},
+            "priorities": {"urgent": {"next_response": "PT30M"}},
+        },
+        [
+            created("2026-03-02T10:00:00Z"),
+            reply("2026-03-02T10:05:00Z", "agent"),
+            reply("2026-03-02T11:00:00Z", "customer"),
+            priority("2026-03-02T11:10:00Z", "urgent"),
+            reply("2026-03-02T12:00:00Z", "agent"),
+            priority("2026-03-02T12:30:00Z", "normal"),
+        ],
+        [
+            {
+                "at": "2026-03-02T11:05:00Z",
+                "next_response": {"due": "2026-03-02T13:00:00Z", "breached": False},
+            },
+            {
+                "at": "2026-03-02T11:10:00Z",
+                "next_response": {"due": "2026-03-02T11:30:00Z", "breached": False},
+            },
+            {
+                "next_response": {
+                    "due": "2026-03-02T11:30:00Z",
+                    "breached": True,
+                    "business_seconds_elapsed": 3600,
+                }
+            },
+        ],
+    )
+    run_and_check(scenario)

@@ -145,7 +145,7 @@ def test_stop_wins_over_pause() -> None:
     assert sla.first_responded is True
 
 
-def test_public_agent_reply_stops_first_response_and_closes_cycle() -> None:
+def test_agent_reply_stops_first_response() -> None:
     sla = TicketSla(make_rules(next_response_from_creation=True))
     sla.create(utc(2, 10))
 

@@ -7,10 +7,11 @@ zoneinfo then applies the offset in force before the transition, both for a time
 by a forward change and for a time that occurs twice (its first occurrence).
 
 Instants are integer microseconds since the Unix epoch everywhere inside, so sums are exact
-and ``between(s, add(s, d)) == d`` holds to the microsecond. The calendar stores its working
-ranges in UTC over a span of whole local years, merged and sorted, together with the working
-time before each range, so every call is a binary search whose cost does not depend on the
-duration. The span grows a year at a time in either direction when a call reaches past it.
+and ``between(s, add(s, d)) == d`` is exact to the microsecond. The calendar stores its
+working ranges in UTC, merged and sorted, with the working time before each range. Every
+call is then a binary search whose cost does not depend on the duration. The stored ranges
+cover whole local years and grow a year at a time in either direction when a call reaches
+past them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from opsdesk.clock import require_aware
 
 # How far `add` and `next_opening` look for working time before they give up.
 SEARCH_LIMIT_YEARS = 20
-# The most years the stored span may cover; `between` and `working_ranges` reject longer ranges.
+# The maximum number of years the stored span covers. `between` and `working_ranges` reject a
+# range that covers more once rounded out to whole years.
 SPAN_LIMIT_YEARS = 100
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,10 +44,10 @@ _MICROSECONDS_PER_DAY = 86_400_000_000
 _MICROSECONDS_PER_YEAR = 366 * _MICROSECONDS_PER_DAY
 _SEARCH_LIMIT = round(SEARCH_LIMIT_YEARS * 365.25) * _MICROSECONDS_PER_DAY
 _SPAN_LIMIT_DAYS = round(SPAN_LIMIT_YEARS * 365.25)
-# UTC offsets stay within -12 and +14 hours and a forward change skips at most a few
-# hours, so the ranges of local date D lie strictly between UTC midnight of D - 1 and of
-# D + 2. The stored span is therefore exact from two days after its first local date to
-# two days before its end.
+# Python requires a UTC offset to be less than 24 hours in size, so every wall-clock time
+# of local date D, including "24:00", is an instant strictly between UTC midnight of D - 1
+# and of D + 2. The stored span is therefore exact from two days after its first local date
+# to two days before its end.
 _EDGE_DAYS = 2
 
 
@@ -54,8 +56,8 @@ class BusinessCalendar:
 
     Build one with `from_mapping`. Every method takes aware datetimes with any offset,
     compares them as instants, and returns aware UTC datetimes. Naive datetimes raise
-    ValueError. No method awaits, so an instance can be shared between asyncio tasks of
-    one thread; it extends its stored span in place when a call reaches past it.
+    ValueError. No method awaits, so asyncio tasks of one thread can share an instance.
+    An instance extends its stored span in place when a call reaches past it.
     """
 
     __slots__ = (
@@ -90,6 +92,7 @@ class BusinessCalendar:
 
     @property
     def timezone(self) -> ZoneInfo:
+        """The zone in which the weekly hours and holidays are read."""
         return self._definition.timezone
 
     def __repr__(self) -> str:
@@ -173,7 +176,7 @@ class BusinessCalendar:
             # Recomputed after every extension, because a rebuilt span has another origin.
             target = self._worked_until(start_us) + duration_us
             if target <= self._worked_until(self._span_end):
-                # The first range whose end reaches the target holds the result.
+                # The first range whose end reaches the target contains the result.
                 index = bisect_left(self._worked_before, target) - 1
                 return self._starts[index] + target - self._worked_before[index]
             if self._span_end >= limit:
@@ -193,8 +196,8 @@ class BusinessCalendar:
         while True:
             target = self._worked_until(start_us) - duration_us
             if target >= self._worked_until(self._span_start):
-                # The last range that starts at or before the target holds the result; a
-                # target equal to a range boundary resolves to that range's start.
+                # The last range that starts at or before the target contains the result.
+                # A target equal to a range boundary resolves to that range's start.
                 index = bisect_right(self._worked_before, target) - 1
                 return self._starts[index] + target - self._worked_before[index]
             if self._span_start <= limit:
@@ -263,8 +266,8 @@ class BusinessCalendar:
             for start_minute, end_minute in day_ranges:
                 start_us = self._read_wall_clock(ordinal, start_minute)
                 end_us = self._read_wall_clock(ordinal, end_minute)
-                # A start inside a skipped hour, read with the earlier offset, can fall
-                # after an end read with the later one; such a range holds no instant.
+                # A start inside a skipped hour is read with the earlier offset, so it can
+                # fall after an end read with the later one. Such a range is empty.
                 if start_us < end_us:
                     ranges.append((start_us, end_us))
         return ranges

@@ -48,7 +48,7 @@ MinuteRange = tuple[int, int]
 class CalendarDefinition:
     """A validated calendar mapping.
 
-    `weekly_hours[0]` holds Monday's ranges, `weekly_hours[6]` Sunday's. The country
+    `weekly_hours[0]` contains Monday's ranges, `weekly_hours[6]` Sunday's. The country
     holiday tables fill in a year the first time a date of that year is looked up.
     """
 

@@ -42,7 +42,7 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> timedelta:
     """Parse an ISO 8601 or compact duration into a timedelta, or raise DurationError."""
     if not isinstance(text, str):
-        raise DurationError(f"invalid duration {text!r}: {_EXPECTED}, as a string")
+        raise DurationError(f"invalid duration {text!r}: expected a string such as PT4H or 4h")
 
     match = _ISO_PATTERN.fullmatch(text) or _COMPACT_PATTERN.fullmatch(text)
     if match is None or not any(match.group(part) for part in ("hours", "minutes", "seconds")):

@@ -86,8 +86,8 @@ class Measurement:
     paused: timedelta
     """Working time spent paused, up to `end`."""
     due: datetime | None
-    """None without a target; the instant consumed time reached the target if it has;
-    else the instant it would reach it if the clock ran on from `end` without pausing."""
+    """None without a target. Otherwise the instant consumed time reached the target, or,
+    if it has not yet, the instant it would if the clock ran on from `end` without pausing."""
     breached: bool
     """Whether `due` is set and `end` is later than it."""
     phase: Phase
@@ -137,10 +137,10 @@ def fire_instant(
 ) -> datetime | None:
     """Return the instant at which the clock's consumed time reaches `amount`.
 
-    This is when a timer for a threshold should fire, given the whole history as it
-    stands: the past instant it was reached if it already was (whatever the phase is
-    now), else the future instant if the clock is running, else None because a paused or
-    stopped clock reaches nothing until it changes phase again.
+    This is when a timer for a threshold should fire, given the whole history so far. It
+    is the past instant the amount was reached if it already was, whatever the phase is
+    now. Otherwise it is the future instant if the clock is running, else None, because
+    a paused or stopped clock reaches nothing until it changes phase again.
     """
     if amount <= ZERO:
         raise ValueError(f"amount must be positive, got {amount}")
@@ -204,8 +204,8 @@ def _walk(
 ) -> tuple[timedelta, timedelta, datetime | None]:
     """Return (consumed, paused, instant consumed time reached `amount` or None).
 
-    Paused time is only computed when `until` is given, because `fire_instant` does not
-    need it.
+    With `until` None (as `fire_instant` calls it) paused time is not computed, and the
+    walk ends at the segment where `amount` is reached.
     """
     elapsed = ZERO
     paused = ZERO
@@ -214,8 +214,8 @@ def _walk(
         if phase is Phase.RUNNING:
             span = calendar.between(start, end)
             if amount is not None and reached_at is None and elapsed + span >= amount:
-                # amount - elapsed is positive here: an earlier segment would have
-                # reached the amount otherwise.
+                # amount - elapsed is positive here, because otherwise an earlier
+                # segment would have reached the amount.
                 reached_at = calendar.add(start, amount - elapsed)
                 if until is None:
                     return elapsed + span, paused, reached_at

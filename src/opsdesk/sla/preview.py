@@ -87,7 +87,7 @@ def _calendar_results(scenario: CalendarScenario) -> list[str | int]:
 def _clock_checkpoints(scenario: ClockScenario) -> list[dict[str, Any]]:
     ticket = TicketSla(scenario.rules)
     # Checkpoints are visited in time order while events are applied once, in file
-    # order; each checkpoint sees the events at or before its instant.
+    # order, so each checkpoint is measured after exactly the events at or before it.
     order = sorted(range(len(scenario.checkpoints)), key=lambda i: scenario.checkpoints[i].at)
     outputs: list[dict[str, Any]] = [{} for _ in scenario.checkpoints]
     applied = 0

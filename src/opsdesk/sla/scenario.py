@@ -31,8 +31,8 @@ from opsdesk.sla.rules import STOPPABLE_METRICS, Metric, Rules
 from opsdesk.sla.ticket_sla import DEFAULT_STATUS, Author
 
 _ID_PATTERN = re.compile(r"[a-z0-9-]+")
-# Whole seconds and an explicit offset; [0-9] rather than \d, which also matches other
-# scripts' digits.
+# Whole seconds and an explicit offset. The pattern uses [0-9] because \d also matches
+# digits of other scripts.
 _INSTANT_PATTERN = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
@@ -40,6 +40,7 @@ _INSTANT_PATTERN = re.compile(
 _DURATION_PATTERN = re.compile(r"-?PT(?=[0-9])(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+S)?")
 _PLAIN_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
+_SHOWN_TEXT_LIMIT = 80
 _INSTANT_HINT = 'expected "YYYY-MM-DDTHH:MM:SS" with Z or ±HH:MM, such as "2026-01-28T09:00:00Z"'
 _DURATION_HINT = 'expected "PT" with hours, minutes and/or seconds, such as "PT1H30M"'
 
@@ -54,9 +55,9 @@ CHECKPOINT_VALUE_KEYS = (
 class ScenarioError(InvalidInput, ValueError):
     """An invalid scenario. The message starts with the key path of the bad value.
 
-    It is an `InvalidInput`, so the web layer answers 422, and a ValueError for callers
-    that only know the standard exceptions. `path` is the key path, or None for errors
-    about the file as a whole.
+    It is an `InvalidInput`, so the web layer returns HTTP 422, and a ValueError for
+    callers that catch only the standard exceptions. `path` is the key path, or None for
+    errors about the file as a whole.
     """
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
@@ -130,7 +131,7 @@ Operation: TypeAlias = AddOperation | BetweenOperation
 class Checkpoint:
     """An instant to measure at, and the values the file names for it.
 
-    `expected[metric]` holds only the keys the file names: integer seconds for the two
+    `expected[metric]` contains only the keys the file names: integer seconds for the two
     counts, an aware datetime or None for `due`, a bool for `breached`.
     """
 
@@ -167,28 +168,30 @@ Scenario: TypeAlias = CalendarScenario | ClockScenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate the scenario file at `path`, or raise ScenarioError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"scenario file {path} is not valid UTF-8: {exc.reason}") from exc
-    return parse_scenario_yaml(text, source=str(path))
+    """Read and validate the scenario file at `path`, or raise ScenarioError.
 
-
-def parse_scenario_yaml(text: str, *, source: str = "scenario") -> Scenario:
-    """Parse one YAML document and validate it as a scenario, or raise ScenarioError.
-
-    `source` names the text in YAML syntax errors, such as the file name.
+    Like every ScenarioError message, these do not name the file, so the caller prefixes
+    it (as in `FILE: events[2].type: ...`).
     """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"invalid UTF-8 at byte {exc.start}: {exc.reason}; save the file as UTF-8"
+        ) from exc
+    return parse_scenario_yaml(text)
+
+
+def parse_scenario_yaml(text: str) -> Scenario:
+    """Parse one YAML document and validate it as a scenario, or raise ScenarioError."""
     try:
         data = yaml.load(text, Loader=StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
-        raise ScenarioError(f"{source} is not valid YAML: {_describe_yaml_error(exc)}") from exc
+        raise ScenarioError(f"invalid YAML: {_describe_yaml_error(exc)}") from exc
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source} is not valid YAML: {exc}") from exc
+        raise ScenarioError(f"invalid YAML: {exc}") from exc
     return parse_scenario(data)
 
 
@@ -198,7 +201,7 @@ def parse_scenario(data: object) -> Scenario:
     Values must have the types YAML or JSON give them: instants, durations, dates and
     times are strings, counts are integers and flags are booleans.
     """
-    top = _mapping(data, "", what="the scenario")
+    top = _mapping(data, "", subject="the scenario")
     kind = _required(top, "", "kind")
     if kind not in ("calendar", "clock"):
         raise ScenarioError(f"unknown kind {_show(kind)}; expected calendar or clock", path="kind")
@@ -239,10 +242,10 @@ def parse_calendar_mapping(value: object, path: str = "calendar") -> BusinessCal
     try:
         return BusinessCalendar.from_mapping(mapping)
     except CalendarError as exc:
-        inner = getattr(exc, "path", None)
-        if inner:
-            # The calendar's message already starts with its own key path.
-            raise ScenarioError(f"{path}.{exc}") from exc
+        if exc.path:
+            # The calendar's message starts with its own key path; nest it under `path`.
+            message = str(exc).removeprefix(f"{exc.path}: ")
+            raise ScenarioError(message, path=f"{path}.{exc.path}") from exc
         raise ScenarioError(str(exc), path=path) from exc
 
 
@@ -270,7 +273,7 @@ def parse_policy(value: object, path: str = "policy") -> Rules:
         priorities_path = _join(path, "priorities")
         for name, entry in _mapping(policy["priorities"], priorities_path).items():
             name_path = _join(priorities_path, name)
-            _name(name, name_path, what="priority name")
+            _name(name, name_path, label="priority name")
             priorities[name] = _targets(entry, name_path)
 
     pause_on: frozenset[str] = frozenset()
@@ -381,15 +384,15 @@ def _event(value: object, path: str) -> Event:
     if event_type == EventType.CREATED:
         status = DEFAULT_STATUS
         if "status" in entry:
-            status = _name(entry["status"], _join(path, "status"), what="status")
+            status = _name(entry["status"], _join(path, "status"), label="status")
         priority = None
         if "priority" in entry:
-            priority = _name(entry["priority"], _join(path, "priority"), what="priority")
+            priority = _name(entry["priority"], _join(path, "priority"), label="priority")
         return CreatedEvent(at=at, status=status, priority=priority)
     if event_type == EventType.STATUS:
         return StatusEvent(at=at, status=_name(entry["status"], _join(path, "status"), "status"))
     if event_type == EventType.PRIORITY:
-        priority = _name(entry["priority"], _join(path, "priority"), what="priority")
+        priority = _name(entry["priority"], _join(path, "priority"), label="priority")
         return PriorityEvent(at=at, priority=priority)
 
     by = entry["by"]
@@ -480,6 +483,11 @@ def _instant(value: object, path: str) -> datetime:
         raise ScenarioError(f"expected a quoted instant string, got {_show(value)}", path=path)
     if not _INSTANT_PATTERN.fullmatch(value):
         raise ScenarioError(f"invalid instant {_show(value)}; {_INSTANT_HINT}", path=path)
+    if not value.endswith("Z") and (int(value[-5:-3]) > 23 or int(value[-2:]) > 59):
+        raise ScenarioError(
+            f"invalid instant {_show(value)}: the offset must lie between -23:59 and +23:59",
+            path=path,
+        )
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
@@ -494,8 +502,9 @@ def _duration(value: object, path: str, *, positive: bool = False) -> timedelta:
         raise ScenarioError(f"invalid duration {_show(value)}; {_DURATION_HINT}", path=path)
     try:
         duration = parse_duration(value)
-    except (DurationError, OverflowError) as exc:
-        raise ScenarioError(f"invalid duration {_show(value)}: {exc}", path=path) from None
+    except DurationError as exc:
+        # Its message already names the value, such as a duration too long for timedelta.
+        raise ScenarioError(str(exc), path=path) from None
     if positive and duration <= timedelta(0):
         raise ScenarioError(f"target {_show(value)} must be a positive duration", path=path)
     return duration
@@ -516,18 +525,18 @@ def _status_list(value: object, path: str) -> frozenset[str]:
     seen: set[str] = set()
     for index, status in enumerate(value):
         item_path = f"{path}[{index}]"
-        _name(status, item_path, what="status")
+        _name(status, item_path, label="status")
         if status in seen:
             raise ScenarioError(f"duplicate status {_show(status)}", path=item_path)
         seen.add(status)
     return frozenset(seen)
 
 
-def _name(value: object, path: str, what: str) -> str:
+def _name(value: object, path: str, label: str) -> str:
     if not isinstance(value, str) or not value:
         hint = "; quote it" if isinstance(value, bool | int | float | date) else ""
         raise ScenarioError(
-            f"expected a non-empty {what} string, got {_show(value)}{hint}", path=path
+            f"expected a non-empty {label} string, got {_show(value)}{hint}", path=path
         )
     return value
 
@@ -555,11 +564,9 @@ def _optional_bool(entry: Mapping[str, Any], path: str, key: str) -> bool:
 # Structure
 
 
-def _mapping(value: object, path: str, *, what: str | None = None) -> Mapping[str, Any]:
+def _mapping(value: object, path: str, *, subject: str = "value") -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        subject = what or "value"
-        message = f"{subject} must be a mapping, got {_show(value)}"
-        raise ScenarioError(message, path=path or None)
+        raise ScenarioError(f"{subject} must be a mapping, got {_show(value)}", path=path or None)
     for key in value:
         if not isinstance(key, str):
             raise ScenarioError(f"key {_show(key)} is not a string; quote it", path=path or None)
@@ -587,7 +594,7 @@ def _required(entry: Mapping[str, Any], path: str, key: str) -> Any:
 
 
 def _join(path: str, key: str) -> str:
-    """Extend a key path; keys that are not plain names are written as ["..."]."""
+    """Extend a key path. A key that is not a plain name is written as ["..."]."""
     if _PLAIN_KEY_PATTERN.fullmatch(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
@@ -600,8 +607,14 @@ def _or_list(names: Sequence[str]) -> str:
 
 
 def _show(value: object) -> str:
-    """Render a value for a message: strings in double quotes, other scalars as YAML writes them."""
+    """Render a value for a message: strings in double quotes, other scalars as YAML writes them.
+
+    Strings longer than 80 characters are cut, so that a bad value pasted into a large
+    request body does not fill the error message.
+    """
     if isinstance(value, str):
+        if len(value) > _SHOWN_TEXT_LIMIT:
+            return json.dumps(value[:_SHOWN_TEXT_LIMIT], ensure_ascii=False)[:-1] + '…"'
         return json.dumps(value, ensure_ascii=False)
     if value is None:
         return "null"

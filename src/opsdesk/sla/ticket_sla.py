@@ -6,8 +6,8 @@ only plain data, so `to_dict` and `from_dict` store and restore it exactly, and 
 no calendar until it is measured.
 
 Semantics:
-- first_response starts at creation and stops at the first public agent reply or on
-  entering one of its stop statuses; either counts as the ticket's first response.
+- first_response starts at creation. It stops at the first public agent reply or on
+  entering one of its stop statuses, and either counts as the ticket's first response.
 - resolution starts at creation and stops on entering one of its stop statuses.
 - next_response runs in numbered cycles. A public customer reply opens one if none is
   open and the ticket has had its first response; creation opens the first one if the
@@ -193,7 +193,7 @@ class TicketSla:
         return changes
 
     def set_status(self, at: datetime, status: str) -> list[Change]:
-        """Apply a status change: stop, pause or resume clocks as the rules say."""
+        """Apply a status change: stop, pause or resume clocks as the rules define."""
         at = self._advance(at)
         previous = self.status
         self.status = status
@@ -210,7 +210,7 @@ class TicketSla:
         return changes
 
     def reply(self, at: datetime, by: Author | str, public: bool) -> list[Change]:
-        """Apply a reply. Only public replies affect clocks; a reply never changes the status."""
+        """Apply a reply. Only public replies affect clocks, and no reply changes the status."""
         author = Author(by)
         at = self._advance(at)
         if not public:
@@ -258,7 +258,7 @@ class TicketSla:
         return fixed + self.next_response
 
     def measure(self, calendar: WorkingCalendar, at: datetime) -> dict[Metric, Measurement | None]:
-        """Measure every metric at `at`; next_response is its current cycle, or None before one.
+        """Measure every metric at `at`. next_response is its current cycle, or None before one.
 
         Targets are those in force after the last applied event, so `at` should not be
         earlier than that event.
@@ -275,7 +275,7 @@ class TicketSla:
     # Storage
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the state as JSON-compatible data; the rules are not included."""
+        """Return the state as JSON-compatible data, without the rules."""
         return {
             "status": self.status,
             "priority": self.priority,

@@ -34,6 +34,35 @@ PAUSED_BY_DEFAULT = (TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.PENDING_THIR
 
 
 @dataclass(frozen=True)
+class NewTicket:
+    """A request as every channel hands it over: portal, widget, API, e-mail or replay."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    service_type: str
+    contact_method: str
+    priority: str | None
+    subject: str
+    description: str
+    site_address: str | None = None
+
+    @classmethod
+    def from_intake(cls, request: IntakeRequest) -> NewTicket:
+        return cls(
+            name=request.name,
+            email=str(request.email).lower(),
+            phone=request.phone,
+            service_type=request.service_type,
+            contact_method=request.contact_method,
+            priority=request.priority,
+            subject=request.subject,
+            description=request.description,
+            site_address=request.site_address,
+        )
+
+
+@dataclass(frozen=True)
 class CreatedTicket:
     ticket: Ticket
     tasks: list[Task]
@@ -60,7 +89,7 @@ def hash_status_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_intake(ctx: Context, request: IntakeRequest) -> str:
+def check_intake(ctx: Context, request: NewTicket) -> str:
     """Check the request against the workspace and return its priority.
 
     Raises InvalidInput with one detail per offending field.
@@ -103,7 +132,7 @@ def check_intake(ctx: Context, request: IntakeRequest) -> str:
 async def create_ticket(
     session: AsyncSession,
     ctx: Context,
-    request: IntakeRequest,
+    request: NewTicket,
     *,
     channel: str,
     at: datetime | None = None,
@@ -134,7 +163,7 @@ async def create_ticket(
         channel=channel,
         sla_policy=policy.key,
         requester_name=request.name,
-        requester_email=str(request.email).lower() if request.email else None,
+        requester_email=request.email,
         requester_phone=request.phone,
         site_address=request.site_address,
         team=pipeline.team,

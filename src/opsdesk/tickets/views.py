@@ -79,7 +79,9 @@ async def submit_request(
                             )
                         response.headers["Idempotent-Replayed"] = "true"
                         return stored.response
-                created = await tickets.create_ticket(session, ctx, body, channel="api")
+                created = await tickets.create_ticket(
+                    session, ctx, tickets.NewTicket.from_intake(body), channel="api"
+                )
                 dues = {clock.metric: clock.due_at for clock in created.clocks}
                 result = IntakeResponse(
                     reference=tickets.reference_of(ctx, created.ticket),

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opsdesk.timers.models import Timer
 from opsdesk.wakeups import request_wakeup
 
+_EARLIEST_KEY = "opsdesk_earliest_new_timer"
+
 PENDING = "pending"
 DONE = "done"
 CANCELLED = "cancelled"
@@ -34,7 +36,21 @@ def schedule(
     )
     session.add(timer)
     request_wakeup(session, "timers")
+    info = session.sync_session.info
+    earliest = info.get(_EARLIEST_KEY)
+    if earliest is None or fire_at < earliest:
+        info[_EARLIEST_KEY] = fire_at
     return timer
+
+
+def take_earliest_scheduled(session: AsyncSession) -> datetime | None:
+    """Return and forget the earliest fire instant scheduled in this session so far.
+
+    The replay uses it to know when it must look for due timers again without asking
+    the database after every event.
+    """
+    earliest: datetime | None = session.sync_session.info.pop(_EARLIEST_KEY, None)
+    return earliest
 
 
 async def cancel_for_clock(session: AsyncSession, clock_id: int) -> None:

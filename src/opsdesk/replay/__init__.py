@@ -1,0 +1,1 @@
+"""Replay historical incident logs through the same services the API uses."""
