@@ -88,7 +88,8 @@ def postgres_url() -> Iterator[str]:
     try:
         asyncio.run(run(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        message = f"PostgreSQL at {make_url(admin_url).host} is not reachable ({exc}); set OPSDESK_TEST_POSTGRES_URL"
+        host = make_url(admin_url).host
+        message = f"PostgreSQL at {host} is not reachable ({exc}); set OPSDESK_TEST_POSTGRES_URL"
         if os.environ.get("OPSDESK_REQUIRE_POSTGRES") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -132,7 +133,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url="http://testserver", idle_wakeup_seconds=0.2)
+    return Settings(
+        database_url=database_url, base_url="http://testserver", idle_wakeup_seconds=0.2
+    )
 
 
 @pytest.fixture
@@ -163,7 +166,9 @@ MakeUser = Callable[..., Awaitable[Staff]]
 def make_user(db: Database, ctx: Context) -> MakeUser:
     """Create a user and return its e-mail and the headers that authenticate as it."""
 
-    async def make(role: str = "agent", email: str | None = None, teams: list[str] | None = None) -> Staff:
+    async def make(
+        role: str = "agent", email: str | None = None, teams: list[str] | None = None
+    ) -> Staff:
         email = email or f"{role}-{uuid.uuid4().hex[:6]}@example.com"
         async with db.transaction() as session:
             user = await users.create_user(

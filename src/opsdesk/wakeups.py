@@ -37,11 +37,11 @@ class Wakeups:
                 self._events[channel].set()
 
     async def wait(
-        self, channel: Channel, timeout: float, stop: asyncio.Event | None = None
+        self, channel: Channel, seconds: float, stop: asyncio.Event | None = None
     ) -> None:
-        """Sleep until woken on `channel`, until `stop` is set, or until `timeout` seconds pass."""
+        """Sleep until woken on `channel`, until `stop` is set, or for at most `seconds`."""
         flag = self._events[channel]
-        if timeout > 0 and not flag.is_set():
+        if seconds > 0 and not flag.is_set():
             waiters = [asyncio.ensure_future(flag.wait())]
             if stop is not None:
                 waiters.append(asyncio.ensure_future(stop.wait()))

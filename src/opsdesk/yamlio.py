@@ -6,9 +6,9 @@ silently keep the last one), and every validation error can point at the line it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-import re
 from typing import Any
 
 import yaml
@@ -60,7 +60,8 @@ def _child(node: Node | None, part: str | int) -> Node | None:
     if isinstance(node, MappingNode) and isinstance(part, str):
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode) and key_node.value == part:
-                return value_node
+                found: Node = value_node
+                return found
     if isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
         child: Node = node.value[part]
         return child

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsdesk.db import Base, BigIntPK
+from opsdesk.db import Base, BigIntPK, reference
 
 
 class EscalationFiring(Base):
@@ -19,6 +19,6 @@ class EscalationFiring(Base):
     __table_args__ = (UniqueConstraint("clock_id", "level"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    clock_id: Mapped[int] = mapped_column(ForeignKey("sla_clocks.id", ondelete="CASCADE"))
+    clock_id: Mapped[int] = mapped_column(reference("sla_clocks.id", ondelete="CASCADE"))
     level: Mapped[str] = mapped_column(String(140))
     fired_at: Mapped[datetime]

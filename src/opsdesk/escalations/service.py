@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
@@ -54,18 +53,11 @@ async def run_escalations(
     facts = tickets.facts_of(ticket)
     fired: list[str] = []
     for escalation in ctx.workspace.escalations_for(on, clock.metric, facts):
-        level = f"{on}:{escalation.key}"
-        already = (
-            await session.execute(
-                select(EscalationFiring.id).where(
-                    EscalationFiring.clock_id == clock.id, EscalationFiring.level == level
-                )
-            )
-        ).first()
-        if already is not None:
-            continue
-        session.add(EscalationFiring(clock_id=clock.id, level=level, fired_at=at))
-        await session.flush()
+        # The caller fires each level of a clock once (it holds the clock's row lock and
+        # checks warned_at or breached_at); this row makes a duplicate fail on commit.
+        session.add(
+            EscalationFiring(clock_id=clock.id, level=f"{on}:{escalation.key}", fired_at=at)
+        )
         outcomes = []
         notified: list[str] = []
         for action in escalation.actions:

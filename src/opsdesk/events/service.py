@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opsdesk.db import new_public_id
+from opsdesk.db import add_row, new_public_id, table_of
 from opsdesk.events.catalog import EVENT_TYPES
 from opsdesk.events.models import OutboxEvent
 from opsdesk.wakeups import request_wakeup
@@ -20,18 +20,25 @@ def emit(
     at: datetime,
     data: dict[str, Any],
     ticket_id: int | None = None,
-) -> OutboxEvent:
-    """Add an event to the outbox of the current transaction; nothing is sent before commit."""
+) -> str:
+    """Add an event to the outbox of the current transaction and return its stable id.
+
+    Nothing is sent before commit; a worker sends it after.
+    """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}; add it to opsdesk.events.catalog first")
-    event = OutboxEvent(
-        event_id=new_public_id("evt"),
-        type=type,
-        occurred_at=at,
-        ticket_id=ticket_id,
-        payload=data,
-        dispatched_at=None,
+    event_id = new_public_id("evt")
+    add_row(
+        session,
+        table_of(OutboxEvent),
+        {
+            "event_id": event_id,
+            "type": type,
+            "occurred_at": at,
+            "ticket_id": ticket_id,
+            "payload": data,
+            "dispatched_at": None,
+        },
     )
-    session.add(event)
     request_wakeup(session, "outbox")
-    return event
+    return event_id

@@ -12,7 +12,8 @@ def slack_message(event_type: str, data: dict[str, Any], *, base_url: str) -> di
     if event_type == "ticket.created":
         text = (
             f":inbox_tray: New request {link}: {data.get('subject', '')} "
-            f"({data.get('service_type')}, priority {data.get('priority')}, via {data.get('contact_method')}). "
+            f"({data.get('service_type')}, priority {data.get('priority')}, "
+            f"via {data.get('contact_method')}). "
             f"First response due {data.get('first_response_due') or 'not set'}."
         )
     elif event_type == "sla.breached":
@@ -26,7 +27,8 @@ def slack_message(event_type: str, data: dict[str, Any], *, base_url: str) -> di
             f"is due {data.get('due_at')}."
         )
     elif event_type == "escalation.triggered":
-        text = f":arrow_up: Escalation {data.get('escalation')} ran on {link}: {data.get('summary', '')}"
+        summary = data.get("summary", "")
+        text = f":arrow_up: Escalation {data.get('escalation')} ran on {link}: {summary}"
     else:
         text = f"{event_type} on {link}".strip()
     return {"text": text}

@@ -16,7 +16,7 @@ from opsdesk.tickets.models import Ticket
 
 
 def percentile(values: list[float], share: float) -> float | None:
-    """Nearest-rank percentile: the smallest value with at least `share` of values at or below it."""
+    """Return the nearest-rank percentile of `values`, or None if there are none."""
     if not values:
         return None
     ordered = sorted(values)
@@ -65,7 +65,15 @@ async def build_figures(
     figures = {priority: PriorityFigures() for priority in priorities}
     hours: dict[str, list[float]] = defaultdict(list)
     rows = await session.execute(
-        select(Ticket.id, Ticket.priority, Ticket.external_ref, SlaClock.metric, SlaClock.phase, SlaClock.breached_at, SlaClock.elapsed_seconds)
+        select(
+            Ticket.id,
+            Ticket.priority,
+            Ticket.external_ref,
+            SlaClock.metric,
+            SlaClock.phase,
+            SlaClock.breached_at,
+            SlaClock.elapsed_seconds,
+        )
         .join(SlaClock, SlaClock.ticket_id == Ticket.id)
         .where(SlaClock.task_id.is_(None), SlaClock.metric.in_(["first_response", "resolution"]))
     )
@@ -138,20 +146,31 @@ def format_text(report: ReplayReport) -> str:
         f"  log spans {report.first_event_at} to {report.last_event_at}",
     ]
     if any(report.skipped_events.values()):
-        skipped = ", ".join(f"{count} {reason}" for reason, count in report.skipped_events.items() if count)
+        skipped = ", ".join(
+            f"{count} {reason}" for reason, count in report.skipped_events.items() if count
+        )
         lines.append(f"  events not applied: {skipped}")
     header = (
         f"  {'priority':<10}{'tickets':>8}{'FR met':>8}{'FR miss':>8}{'res met':>8}{'res miss':>9}"
         f"{'open':>6}{'median h':>10}{'p90 h':>9}{'escal.':>8}{'agree':>7}"
     )
     lines += ["", header]
-    rows = list(report.by_priority.items()) + [("all", report.total)]
+    rows = [*report.by_priority.items(), ("all", report.total)]
     for priority, entry in rows:
         agreement = f"{entry.agreement:.1%}" if entry.agreement is not None else "-"
-        median = f"{entry.median_business_hours_to_resolve:.1f}" if entry.median_business_hours_to_resolve is not None else "-"
-        p90 = f"{entry.p90_business_hours_to_resolve:.1f}" if entry.p90_business_hours_to_resolve is not None else "-"
+        median = (
+            f"{entry.median_business_hours_to_resolve:.1f}"
+            if entry.median_business_hours_to_resolve is not None
+            else "-"
+        )
+        p90 = (
+            f"{entry.p90_business_hours_to_resolve:.1f}"
+            if entry.p90_business_hours_to_resolve is not None
+            else "-"
+        )
         lines.append(
-            f"  {priority:<10}{entry.tickets:>8}{entry.first_response_met:>8}{entry.first_response_breached:>8}"
+            f"  {priority:<10}{entry.tickets:>8}"
+            f"{entry.first_response_met:>8}{entry.first_response_breached:>8}"
             f"{entry.resolution_met:>8}{entry.resolution_breached:>9}{entry.unresolved_at_end:>6}"
             f"{median:>10}{p90:>9}{entry.escalations:>8}{agreement:>7}"
         )

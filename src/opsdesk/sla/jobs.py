@@ -1,4 +1,4 @@
-"""Fire SLA timers at their due instant: warnings, breaches and their escalations."""
+"""Fire SLA clocks at their due instants: warnings, breaches and their escalations."""
 
 from __future__ import annotations
 
@@ -14,70 +14,103 @@ from opsdesk.escalations.service import run_escalations
 from opsdesk.events.service import emit
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span
-from opsdesk.sla.service import BREACH_TIMER, WARNING_TIMER
+from opsdesk.sla.service import BREACH, WARNING, schedule_next_fire
 from opsdesk.tasks.models import Task
 from opsdesk.tasks.service import task_reference
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.service import reference_of
-from opsdesk.timers import service as timers
-from opsdesk.timers.models import Timer
 
 logger = logging.getLogger(__name__)
 
-MAX_TIMER_ATTEMPTS = 5
+MAX_FIRE_ATTEMPTS = 5
 
 
-async def fire_due_timers(db: Database, ctx: Context, *, limit: int = 100) -> int:
-    """Fire up to `limit` due timers, each in its own transaction; return how many fired."""
+async def claim_due_clock(session: AsyncSession, *, now: datetime) -> SlaClock | None:
+    """Lock and return the clock that is due soonest, skipping clocks other workers hold.
+
+    The row stays locked until the caller's transaction ends, and the caller fires and
+    re-derives its next instant in that same transaction, so one firing happens once
+    however many workers run. On SQLite the transaction holds the database write lock,
+    which serialises workers instead.
+    """
+    clock: SlaClock | None = (
+        await session.execute(
+            select(SlaClock)
+            .where(SlaClock.next_fire_at.is_not(None), SlaClock.next_fire_at <= now)
+            .order_by(SlaClock.next_fire_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    return clock
+
+
+async def next_fire_at(session: AsyncSession) -> datetime | None:
+    """Return the earliest instant any clock must fire, from the partial index."""
+    value: datetime | None = (
+        await session.execute(
+            select(SlaClock.next_fire_at)
+            .where(SlaClock.next_fire_at.is_not(None))
+            .order_by(SlaClock.next_fire_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return value
+
+
+async def fire_due_clocks(db: Database, ctx: Context, *, limit: int = 100) -> int:
+    """Fire up to `limit` due clocks, each in its own transaction; return how many fired."""
     handled = 0
     while handled < limit:
         now = ctx.clock.now()
-        timer_id = None
+        clock_id = None
         try:
             async with db.transaction() as session:
-                timer = await timers.claim_due(session, now=now)
-                if timer is None:
+                clock = await claim_due_clock(session, now=now)
+                if clock is None:
                     return handled
-                timer_id = timer.id
-                await fire_timer(session, ctx, timer, now=now)
+                clock_id = clock.id
+                ticket = (
+                    await session.execute(
+                        select(Ticket).where(Ticket.id == clock.ticket_id).with_for_update()
+                    )
+                ).scalar_one()
+                task = await session.get(Task, clock.task_id) if clock.task_id is not None else None
+                await fire_clock(session, ctx, clock, ticket, task, now=now)
         except Exception as exc:
-            if timer_id is None:
+            if clock_id is None:
                 raise
-            logger.exception("timer %s failed; it will be retried", timer_id)
-            await _record_failure(db, timer_id, now, exc)
+            logger.exception("firing SLA clock %s failed; it will be retried", clock_id)
+            await _record_failure(db, clock_id, now, exc)
         handled += 1
     return handled
 
 
-async def fire_timer(session: AsyncSession, ctx: Context, timer: Timer, *, now: datetime) -> None:
-    """Handle one claimed timer inside the caller's transaction and mark it done."""
-    timer.status = timers.DONE
-    timer.fired_at = now
-    timer.attempts += 1
-    if timer.clock_id is None:
+async def fire_clock(
+    session: AsyncSession,
+    ctx: Context,
+    clock: SlaClock,
+    ticket: Ticket,
+    task: Task | None,
+    *,
+    now: datetime,
+) -> None:
+    """Fire the clock's pending warning or breach, then set its next firing.
+
+    The event and the timeline carry the instant the clock was due, not `now`, so a
+    worker that fires late still records the true instant (and the lag in `fired_at`).
+    """
+    if clock.next_fire_at is None or clock.next_fire_at > now:
         return
-    clock = (
-        await session.execute(
-            select(SlaClock).where(SlaClock.id == timer.clock_id).with_for_update()
-        )
-    ).scalar_one_or_none()
-    # A timer from an older generation lost a race with a change to its clock (the new
-    # timers were written in the same transaction as the change), so it has nothing to do.
-    if clock is None or clock.generation != timer.generation or clock.phase != "running":
-        return
-    ticket = (
-        await session.execute(select(Ticket).where(Ticket.id == clock.ticket_id).with_for_update())
-    ).scalar_one()
-    task = await session.get(Task, clock.task_id) if clock.task_id is not None else None
-    if timer.kind == WARNING_TIMER:
-        await _warn(session, ctx, clock, ticket, task, instant=timer.fire_at, now=now)
-    elif timer.kind == BREACH_TIMER:
-        await _breach(session, ctx, clock, ticket, task, instant=timer.fire_at, now=now)
-    else:
-        logger.error(
-            "timer %s has unknown kind %r; marked done without action", timer.id, timer.kind
-        )
+    # next_fire_at may have been pushed back after a failed attempt; the level's own
+    # instant is warn_at or due_at.
+    if clock.next_fire_kind == WARNING and clock.warned_at is None and clock.warn_at is not None:
+        await _warn(session, ctx, clock, ticket, task, instant=clock.warn_at, now=now)
+    elif clock.next_fire_kind == BREACH and clock.breached_at is None and clock.due_at is not None:
+        await _breach(session, ctx, clock, ticket, task, instant=clock.due_at, now=now)
+    clock.fire_attempts = 0
+    schedule_next_fire(session, clock)
 
 
 def _payload(ctx: Context, clock: SlaClock, ticket: Ticket, task: Task | None) -> dict[str, object]:
@@ -94,9 +127,13 @@ def _payload(ctx: Context, clock: SlaClock, ticket: Ticket, task: Task | None) -
     }
 
 
-def _what(ctx: Context, clock: SlaClock, task: Task | None) -> str:
+def _what(clock: SlaClock, task: Task | None) -> str:
     metric = clock.metric if not clock.cycle else f"{clock.metric} cycle {clock.cycle}"
     return f"{metric} of task {task_reference(task)}" if task else metric
+
+
+def _span(seconds: float) -> str:
+    return format_span(timedelta(seconds=seconds))
 
 
 async def _warn(
@@ -109,11 +146,10 @@ async def _warn(
     instant: datetime,
     now: datetime,
 ) -> None:
-    if clock.warned_at is not None:
-        return
     clock.warned_at = instant
     clock.warn_at = None
-    used = format_span(timedelta(seconds=(clock.target_seconds or 0) * clock.warning_fraction))
+    target = clock.target_seconds or 0
+    due = clock.due_at.isoformat() if clock.due_at else "unknown"
     timeline.record(
         session,
         ticket_id=ticket.id,
@@ -122,8 +158,8 @@ async def _warn(
         at=instant,
         kind="sla.warning",
         message=(
-            f"{_what(ctx, clock, task)} warning: {used} of {format_span(timedelta(seconds=clock.target_seconds or 0))} "
-            f"used; due {clock.due_at.isoformat() if clock.due_at else 'unknown'}"
+            f"{_what(clock, task)} warning: {_span(target * clock.warning_fraction)} of "
+            f"{_span(target)} used; due {due}"
         ),
         data={"fired_at": now.isoformat()},
     )
@@ -149,12 +185,10 @@ async def _breach(
     instant: datetime,
     now: datetime,
 ) -> None:
-    if clock.breached_at is not None:
-        return
     clock.breached_at = instant
     if clock.warned_at is None:
-        # Warning and breach fell due together (a short target, or a worker that was
-        # down). The breach supersedes the warning, which is recorded as skipped.
+        # The warning never fired (its instant fell with the breach, or the warning
+        # level is off); the breach supersedes it and the timeline says so.
         clock.warned_at = instant
         timeline.record(
             session,
@@ -163,7 +197,7 @@ async def _breach(
             clock_id=clock.id,
             at=instant,
             kind="sla.warning_skipped",
-            message=f"{_what(ctx, clock, task)} warning skipped: breached at the same time",
+            message=f"{_what(clock, task)} warning skipped: breached first",
         )
     timeline.record(
         session,
@@ -172,7 +206,7 @@ async def _breach(
         clock_id=clock.id,
         at=instant,
         kind="sla.breached",
-        message=f"{_what(ctx, clock, task)} breached: target {format_span(timedelta(seconds=clock.target_seconds or 0))} used up",
+        message=f"{_what(clock, task)} breached: target {_span(clock.target_seconds or 0)} used up",
         data={"fired_at": now.isoformat()},
     )
     emit(
@@ -187,16 +221,21 @@ async def _breach(
     )
 
 
-async def _record_failure(db: Database, timer_id: int, now: datetime, error: Exception) -> None:
-    """Keep a failed timer for another try a little later, up to MAX_TIMER_ATTEMPTS."""
+async def _record_failure(db: Database, clock_id: int, now: datetime, error: Exception) -> None:
+    """Retry a clock that failed to fire a little later; stop after MAX_FIRE_ATTEMPTS."""
     async with db.transaction() as session:
-        timer = await session.get(Timer, timer_id)
-        if timer is None:
+        clock = await session.get(SlaClock, clock_id, with_for_update=True)
+        if clock is None:
             return
-        timer.attempts += 1
-        timer.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if timer.attempts >= MAX_TIMER_ATTEMPTS:
-            timer.status = "failed"
-            logger.error("timer %s failed %d times; giving up", timer_id, timer.attempts)
+        clock.fire_attempts += 1
+        clock.last_fire_error = f"{type(error).__name__}: {error}"[:2000]
+        if clock.fire_attempts >= MAX_FIRE_ATTEMPTS:
+            logger.error(
+                "SLA clock %s failed to fire %d times; it will not fire again until it changes",
+                clock_id,
+                clock.fire_attempts,
+            )
+            clock.next_fire_at = None
+            clock.next_fire_kind = None
         else:
-            timer.fire_at = now + timedelta(seconds=2**timer.attempts)
+            clock.next_fire_at = now + timedelta(seconds=2**clock.fire_attempts)

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsdesk.db import Base, BigIntPK, JSONType
+from opsdesk.db import Base, BigIntPK, JSONType, reference
 
 
 class SlaClock(Base):
@@ -15,18 +15,30 @@ class SlaClock(Base):
     `transitions` is the clock's whole history (run, pause, stop with instants and causes);
     every other time column is derived from it with the calendar and kept here so that
     lists can sort and filter by due instant without recomputing.
+
+    `next_fire_at` is the instant the worker must act on this clock next (its warning or
+    its breach) and `next_fire_kind` says which. Both are re-derived with every change,
+    so a changed clock never fires on a stale instant.
     """
 
     __tablename__ = "sla_clocks"
     __table_args__ = (
         Index("ix_sla_clocks_ticket", "ticket_id", "metric", "cycle"),
         Index("ix_sla_clocks_due_at", "due_at"),
+        # Only clocks with something left to fire are searched by instant, so the index
+        # holds only them and its size follows the open work, not the history.
+        Index(
+            "ix_sla_clocks_next_fire_at",
+            "next_fire_at",
+            postgresql_where=text("next_fire_at IS NOT NULL"),
+            sqlite_where=text("next_fire_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"))
     task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+        reference("tasks.id", ondelete="CASCADE"), index=True
     )
     metric: Mapped[str] = mapped_column(String(32))
     cycle: Mapped[int] = mapped_column(default=0)
@@ -43,6 +55,9 @@ class SlaClock(Base):
     warn_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
+    next_fire_at: Mapped[datetime | None]
+    next_fire_kind: Mapped[str | None] = mapped_column(String(16))
+    fire_attempts: Mapped[int] = mapped_column(default=0)
+    last_fire_error: Mapped[str | None] = mapped_column(String(2000))
     elapsed_seconds: Mapped[float] = mapped_column(default=0.0)
     paused_seconds: Mapped[float] = mapped_column(default=0.0)
-    generation: Mapped[int] = mapped_column(default=0)

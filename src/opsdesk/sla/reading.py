@@ -32,7 +32,7 @@ def clock_view(
         metric=row.metric,
         cycle=row.cycle,
         task=task,
-        state=clock_state(row, breached_now=measurement.breached),  # type: ignore[arg-type]
+        state=clock_state(row, breached_now=measurement.breached),
         target_seconds=row.target_seconds,
         due_at=due,
         warn_at=row.warn_at,

@@ -8,7 +8,6 @@ on the ticket timeline, and replaces the clock's timers when its due or warning 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.calendars import BusinessCalendar
 from opsdesk.context import Context
+from opsdesk.db import allocate_ids, table_of
 from opsdesk.sla.engine import Phase, Transition, fire_instant, measure
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span, rules_for
@@ -25,26 +25,12 @@ from opsdesk.sla.ticket_sla import Change, ChangeKind, TicketSla, Track
 from opsdesk.tasks.models import Task
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
-from opsdesk.timers import service as timers
+from opsdesk.wakeups import request_wakeup
 
 OPERATIONAL = "operational"
-WARNING_TIMER = "sla.warning"
-BREACH_TIMER = "sla.breach"
-
-
-@dataclass(frozen=True)
-class _Scheduled:
-    phase: str
-    warn_at: datetime | None
-    due_at: datetime | None
-    warned: bool
-    breached: bool
-
-
-def _snapshot(row: SlaClock) -> _Scheduled:
-    return _Scheduled(
-        row.phase, row.warn_at, row.due_at, row.warned_at is not None, row.breached_at is not None
-    )
+WARNING = "warning"
+BREACH = "breach"
+_FIRE_HINTS = "opsdesk_fire_hints"
 
 
 def _target(row: SlaClock) -> timedelta | None:
@@ -60,7 +46,11 @@ def transitions_of(row: SlaClock) -> list[Transition]:
 
 
 def project(
-    row: SlaClock, transitions: list[Transition], calendar: BusinessCalendar, at: datetime
+    session: AsyncSession,
+    row: SlaClock,
+    transitions: list[Transition],
+    calendar: BusinessCalendar,
+    at: datetime,
 ) -> None:
     """Re-derive the stored values of `row` from its transitions, measured at `at`.
 
@@ -76,45 +66,39 @@ def project(
     due = measurement.due if measurement.phase is not Phase.PAUSED else None
     row.due_at = row.due_override_at or due
     if measurement.stopped_at is not None and measurement.breached and row.breached_at is None:
-        # The clock stopped after its due before a worker fired the breach timer (the
-        # worker was down or behind). The breach is recorded; escalations do not run
-        # for a clock that is no longer running.
+        # The clock stopped after its due before a worker fired the breach (the worker
+        # was down or behind). The breach is recorded; escalations do not run for a
+        # clock that is no longer running.
         row.breached_at = measurement.due
     row.warn_at = None
     if target is not None and measurement.phase is Phase.RUNNING and row.warned_at is None:
         row.warn_at = fire_instant(transitions, calendar, target * row.warning_fraction)
+    schedule_next_fire(session, row)
 
 
-async def _reschedule(
-    session: AsyncSession, row: SlaClock, before: _Scheduled | None, at: datetime
-) -> None:
-    """Replace the clock's pending timers if what they should fire on has changed."""
-    after = _snapshot(row)
-    if before == after:
-        return
-    if before is not None:
-        await timers.cancel_for_clock(session, row.id)
-    row.generation += 1
-    if after.phase != Phase.RUNNING.value:
-        return
-    if after.warn_at is not None and not after.warned:
-        timers.schedule(
-            session,
-            kind=WARNING_TIMER,
-            clock_id=row.id,
-            fire_at=after.warn_at,
-            generation=row.generation,
-            at=at,
-        )
-    if after.due_at is not None and not after.breached:
-        timers.schedule(
-            session,
-            kind=BREACH_TIMER,
-            clock_id=row.id,
-            fire_at=after.due_at,
-            generation=row.generation,
-            at=at,
-        )
+def schedule_next_fire(session: AsyncSession, row: SlaClock) -> None:
+    """Set the instant and kind of the clock's next firing: its warning, then its breach."""
+    old = row.next_fire_at
+    row.next_fire_at = None
+    row.next_fire_kind = None
+    if row.phase == Phase.RUNNING.value:
+        if row.warn_at is not None and row.warned_at is None:
+            row.next_fire_at, row.next_fire_kind = row.warn_at, WARNING
+        elif row.due_at is not None and row.breached_at is None:
+            row.next_fire_at, row.next_fire_kind = row.due_at, BREACH
+    if row.next_fire_at is not None and row.next_fire_at != old:
+        request_wakeup(session, "timers")
+        session.sync_session.info.setdefault(_FIRE_HINTS, []).append(row)
+
+
+def take_fire_hints(session: AsyncSession) -> list[SlaClock]:
+    """Return and forget the clocks whose next firing was set in this session.
+
+    The replay uses it to keep its own queue of due clocks instead of querying the
+    database before every event.
+    """
+    hints: list[SlaClock] = session.sync_session.info.pop(_FIRE_HINTS, [])
+    return hints
 
 
 def _describe(change: Change, row: SlaClock) -> str:
@@ -130,7 +114,8 @@ def _describe(change: Change, row: SlaClock) -> str:
         elif row.target_seconds is None:
             text += "; no target"
     elif change.kind is ChangeKind.PAUSED:
-        text += f"; {format_span(timedelta(seconds=row.elapsed_seconds))} used of {format_span(_target(row))}"
+        used = format_span(timedelta(seconds=row.elapsed_seconds))
+        text += f"; {used} used of {format_span(_target(row))}"
     elif change.kind in {ChangeKind.STOPPED, ChangeKind.CYCLE_CLOSED}:
         verdict = "breached" if row.breached_at is not None else "met"
         text += f"; {verdict} after {format_span(timedelta(seconds=row.elapsed_seconds))}"
@@ -140,16 +125,10 @@ def _describe(change: Change, row: SlaClock) -> str:
 # Ticket clocks
 
 
-async def ticket_clock_rows(session: AsyncSession, ticket_id: int) -> list[SlaClock]:
-    return list(
-        (
-            await session.execute(
-                select(SlaClock)
-                .where(SlaClock.ticket_id == ticket_id, SlaClock.task_id.is_(None))
-                .order_by(SlaClock.metric, SlaClock.cycle)
-            )
-        ).scalars()
-    )
+async def ticket_clock_rows(ticket: Ticket) -> list[SlaClock]:
+    """The ticket's own clocks, loaded once per ticket object and then kept with it."""
+    rows: list[SlaClock] = await ticket.awaitable_attrs.clocks
+    return rows
 
 
 def _ticket_calendar(ctx: Context, ticket: Ticket) -> tuple[BusinessCalendar, str]:
@@ -188,54 +167,43 @@ async def _store(
     session: AsyncSession,
     ctx: Context,
     ticket: Ticket,
-    rows: list[SlaClock],
     sla: TicketSla,
     changes: list[Change],
     at: datetime,
     actor: str,
 ) -> list[SlaClock]:
-    """Write the tracks of `sla` back to rows, then timers and timeline entries."""
+    """Write the changed tracks of `sla` back to the ticket's rows, with timeline entries."""
+    rows = await ticket_clock_rows(ticket)
     if not changes:
         return rows
     calendar, calendar_key = _ticket_calendar(ctx, ticket)
     policy = ctx.workspace.policy(ticket.sla_policy)
     by_key = {(row.metric, row.cycle): row for row in rows}
     touched = {(change.metric.value, change.cycle or 0) for change in changes}
-    updated: list[tuple[SlaClock, _Scheduled | None, list[Transition]]] = []
-    new_rows = False
-    for track in sla.tracks():
-        key = (track.metric.value, track.cycle or 0)
-        if key not in touched:
-            continue
-        row = by_key.get(key)
-        before = None
-        if row is None:
-            row = SlaClock(
-                ticket_id=ticket.id,
-                task_id=None,
-                metric=track.metric.value,
-                cycle=track.cycle or 0,
-                policy=policy.key,
-                calendar=calendar_key,
-                warning_fraction=policy.warning_at,
-                phase=track.phase.value,
-                started_at=track.transitions[0].at,
-                generation=0,
-            )
-            session.add(row)
-            by_key[key] = row
-            rows.append(row)
-            new_rows = True
-        else:
-            before = _snapshot(row)
+    tracks = [track for track in sla.tracks() if (track.metric.value, track.cycle or 0) in touched]
+    missing = [track for track in tracks if (track.metric.value, track.cycle or 0) not in by_key]
+    ids = await allocate_ids(session, table_of(SlaClock), len(missing))
+    for track, clock_id in zip(missing, ids, strict=True):
+        row = SlaClock(
+            id=clock_id,
+            ticket_id=ticket.id,
+            task_id=None,
+            metric=track.metric.value,
+            cycle=track.cycle or 0,
+            policy=policy.key,
+            calendar=calendar_key,
+            warning_fraction=policy.warning_at,
+            phase=track.phase.value,
+            started_at=track.transitions[0].at,
+            fire_attempts=0,
+        )
+        rows.append(row)
+        by_key[(row.metric, row.cycle)] = row
+    for track in tracks:
+        row = by_key[(track.metric.value, track.cycle or 0)]
         row.transitions = [transition.to_dict() for transition in track.transitions]
         row.target_seconds = _seconds(track.target)
-        project(row, track.transitions, calendar, at)
-        updated.append((row, before, track.transitions))
-    if new_rows:
-        await session.flush()
-    for row, before, _ in updated:
-        await _reschedule(session, row, before, at)
+        project(session, row, track.transitions, calendar, at)
     for change in changes:
         row = by_key[(change.metric.value, change.cycle or 0)]
         timeline.record(
@@ -256,7 +224,7 @@ async def start_ticket_clocks(
 ) -> list[SlaClock]:
     sla = TicketSla(rules_for(ctx.workspace.policy(ticket.sla_policy)))
     changes = sla.create(at, status=ticket.status, priority=ticket.priority)
-    return await _store(session, ctx, ticket, [], sla, changes, at, timeline.SYSTEM)
+    return await _store(session, ctx, ticket, sla, changes, at, timeline.SYSTEM)
 
 
 async def on_ticket_status(
@@ -268,10 +236,9 @@ async def on_ticket_status(
     at: datetime,
     actor: str = timeline.SYSTEM,
 ) -> None:
-    rows = await ticket_clock_rows(session, ticket.id)
-    sla = _restore(ctx, ticket, rows, old_status)
+    sla = _restore(ctx, ticket, await ticket_clock_rows(ticket), old_status)
     changes = sla.set_status(at, ticket.status)
-    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+    await _store(session, ctx, ticket, sla, changes, at, actor)
 
 
 async def on_ticket_reply(
@@ -284,10 +251,9 @@ async def on_ticket_reply(
     at: datetime,
     actor: str = timeline.SYSTEM,
 ) -> None:
-    rows = await ticket_clock_rows(session, ticket.id)
-    sla = _restore(ctx, ticket, rows, ticket.status)
+    sla = _restore(ctx, ticket, await ticket_clock_rows(ticket), ticket.status)
     changes = sla.reply(at, by=by, public=public)
-    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+    await _store(session, ctx, ticket, sla, changes, at, actor)
 
 
 async def on_ticket_priority(
@@ -299,10 +265,9 @@ async def on_ticket_priority(
     cause: str,
     actor: str = timeline.SYSTEM,
 ) -> None:
-    rows = await ticket_clock_rows(session, ticket.id)
-    sla = _restore(ctx, ticket, rows, ticket.status)
+    sla = _restore(ctx, ticket, await ticket_clock_rows(ticket), ticket.status)
     changes = sla.set_priority(at, ticket.priority)
-    await _store(session, ctx, ticket, rows, sla, changes, at, actor)
+    await _store(session, ctx, ticket, sla, changes, at, actor)
 
 
 # Task clocks
@@ -338,7 +303,9 @@ async def start_task_clock(
     calendar = ctx.workspace.calendar(calendar_key)
     phase = _task_phase(ctx, task)
     transitions = [Transition(at, phase, "task created")]
+    (clock_id,) = await allocate_ids(session, table_of(SlaClock))
     row = SlaClock(
+        id=clock_id,
         ticket_id=ticket.id,
         task_id=task.id,
         metric=OPERATIONAL,
@@ -350,12 +317,10 @@ async def start_task_clock(
         transitions=[transition.to_dict() for transition in transitions],
         phase=phase.value,
         started_at=at,
-        generation=0,
+        fire_attempts=0,
     )
-    project(row, transitions, calendar, at)
     session.add(row)
-    await session.flush()
-    await _reschedule(session, row, None, at)
+    project(session, row, transitions, calendar, at)
     task.due_at = row.due_at
     timeline.record(
         session,
@@ -365,7 +330,8 @@ async def start_task_clock(
         at=at,
         kind="sla.started",
         message=(
-            f"operational clock started on calendar {calendar_key}; target {format_span(_target(row))}"
+            f"operational clock started on calendar {calendar_key}; "
+            f"target {format_span(_target(row))}"
             + (f", due {row.due_at.isoformat()}" if row.due_at else "")
         ),
     )
@@ -387,7 +353,6 @@ async def _update_task_clock(
         return
     calendar = ctx.workspace.calendar(row.calendar)
     transitions = transitions_of(row)
-    before = _snapshot(row)
     messages: list[tuple[str, str]] = []
     phase = _task_phase(ctx, task)
     if phase.value != transitions[-1].phase.value:
@@ -401,8 +366,7 @@ async def _update_task_clock(
     if not messages:
         return
     row.transitions = [transition.to_dict() for transition in transitions]
-    project(row, transitions, calendar, at)
-    await _reschedule(session, row, before, at)
+    project(session, row, transitions, calendar, at)
     task.due_at = row.due_at
     for kind, message in messages:
         if row.due_at is not None and kind != "sla.stopped":

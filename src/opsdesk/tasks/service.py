@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
+from opsdesk.db import allocate_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput, NotFound
 from opsdesk.events.service import emit
 from opsdesk.sla import service as sla
@@ -45,9 +46,11 @@ async def create_tasks_for_ticket(
     """Create one task per template of the ticket's service type, each with its clock."""
     service_type = ctx.workspace.service_type(ticket.service_type)
     created: list[Task] = []
-    for template in service_type.tasks:
+    ids = await allocate_ids(session, table_of(Task), len(service_type.tasks))
+    for template, task_id in zip(service_type.tasks, ids, strict=True):
         pipeline = ctx.workspace.pipeline(template.pipeline or service_type.pipeline)
         task = Task(
+            id=task_id,
             ticket_id=ticket.id,
             template=template.key,
             title=template.title,
@@ -58,11 +61,8 @@ async def create_tasks_for_ticket(
             created_at=at,
             updated_at=at,
         )
-        session.add(task)
+        ticket.tasks.append(task)
         created.append(task)
-    if not created:
-        return created
-    await session.flush()
     for task in created:
         await sla.start_task_clock(session, ctx, task, ticket, at=at)
         timeline.record(
@@ -181,19 +181,17 @@ async def assign_task(
     return True
 
 
-async def tasks_of(session: AsyncSession, ticket_id: int) -> list[Task]:
-    return list(
-        (
-            await session.execute(select(Task).where(Task.ticket_id == ticket_id).order_by(Task.id))
-        ).scalars()
-    )
+async def tasks_of(ticket: Ticket) -> list[Task]:
+    """The ticket's tasks, loaded once per ticket object and then kept with it."""
+    loaded: list[Task] = await ticket.awaitable_attrs.tasks
+    return loaded
 
 
 async def follow_ticket_priority(
     session: AsyncSession, ctx: Context, ticket: Ticket, *, at: datetime
 ) -> None:
     """Give open tasks the ticket's new priority; their clocks take the new targets."""
-    for task in await tasks_of(session, ticket.id):
+    for task in await tasks_of(ticket):
         if task.completed_at is not None or task.priority == ticket.priority:
             continue
         task.priority = ticket.priority

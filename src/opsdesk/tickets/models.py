@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from opsdesk.db import Base, BigIntPK, JSONType
+from opsdesk.db import Base, BigIntPK, JSONType, reference
+from opsdesk.sla.models import SlaClock
+from opsdesk.tasks.models import Task
 
 
 class Ticket(Base):
@@ -31,7 +33,7 @@ class Ticket(Base):
     requester_phone: Mapped[str | None] = mapped_column(String(40))
     site_address: Mapped[str | None] = mapped_column(String(500))
     team: Mapped[str | None] = mapped_column(String(64))
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(reference("users.id"), index=True)
     status_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     external_ref: Mapped[str | None] = mapped_column(String(100), index=True)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
@@ -41,6 +43,17 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
+    clocks: Mapped[list[SlaClock]] = relationship(
+        primaryjoin="and_(SlaClock.ticket_id == Ticket.id, SlaClock.task_id.is_(None))",
+        order_by="(SlaClock.metric, SlaClock.cycle)",
+        lazy="select",
+    )
+    """The ticket's own SLA clocks (task clocks are not included). Load it with
+    `await ticket.awaitable_attrs.clocks`; once loaded it is kept with the ticket."""
+
+    tasks: Mapped[list[Task]] = relationship(order_by="Task.id", lazy="select")
+    """Load it with `await ticket.awaitable_attrs.tasks`."""
+
 
 class TicketMessage(Base):
     """A public reply (agent or customer) or an internal note."""
@@ -48,9 +61,9 @@ class TicketMessage(Base):
     __tablename__ = "ticket_messages"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"), index=True)
     author_kind: Mapped[str] = mapped_column(String(16))
-    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author_user_id: Mapped[int | None] = mapped_column(reference("users.id"), index=True)
     public: Mapped[bool]
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -63,9 +76,15 @@ class TimelineEntry(Base):
     __table_args__ = (Index("ix_timeline_entries_ticket_at", "ticket_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
-    clock_id: Mapped[int | None] = mapped_column(ForeignKey("sla_clocks.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"))
+    # Foreign keys are checked at commit, and SQLite then looks up the child rows of
+    # every inserted parent, so each child column needs an index.
+    task_id: Mapped[int | None] = mapped_column(
+        reference("tasks.id", ondelete="CASCADE"), index=True
+    )
+    clock_id: Mapped[int | None] = mapped_column(
+        reference("sla_clocks.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(100))
@@ -80,6 +99,6 @@ class IdempotencyKey(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"), index=True)
     response: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

@@ -61,7 +61,7 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def _apply_filters(query: Select[tuple[Ticket]], filters: TicketFilters) -> Select[tuple[Ticket]]:
+def _apply_filters(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
     if filters.status:
         query = query.where(Ticket.status.in_(filters.status))
     if filters.priority:
@@ -165,9 +165,8 @@ async def list_tickets(
     query = _apply_filters(select(Ticket), filters)
     if cursor:
         query = query.where(Ticket.id < decode_cursor(cursor))
-    tickets = list(
-        (await session.execute(query.order_by(Ticket.id.desc()).limit(limit + 1))).scalars()
-    )
+    result = await session.execute(query.order_by(Ticket.id.desc()).limit(limit + 1))
+    tickets: list[Ticket] = list(result.scalars())
     more = len(tickets) > limit
     tickets = tickets[:limit]
     dues = await _ticket_dues(session, [ticket.id for ticket in tickets])

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
+from opsdesk.db import allocate_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput, NotFound
 from opsdesk.events.service import emit
 from opsdesk.sla import service as sla
@@ -152,7 +153,9 @@ async def create_ticket(
     policy = ctx.workspace.select_policy(facts)
     pipeline = ctx.workspace.pipeline(service_type.pipeline)
     token = secrets.token_urlsafe(24)
+    (ticket_id,) = await allocate_ids(session, table_of(Ticket))
     ticket = Ticket(
+        id=ticket_id,
         subject=request.subject,
         description=request.description,
         status=TicketStatus.NEW,
@@ -172,9 +175,10 @@ async def create_ticket(
         tags=[],
         created_at=at,
         updated_at=at,
+        clocks=[],
+        tasks=[],
     )
     session.add(ticket)
-    await session.flush()
 
     reference = reference_of(ctx, ticket)
     timeline.record(
@@ -322,7 +326,6 @@ async def add_agent_reply(
                 at=at,
                 reason="first public reply",
             )
-    await session.flush()
     emit(
         session,
         type="ticket.replied" if public else "ticket.note_added",
@@ -330,7 +333,6 @@ async def add_agent_reply(
         ticket_id=ticket.id,
         data={
             "reference": reference_of(ctx, ticket),
-            "message_id": message.id,
             "public": public,
             "author": who,
             "body": body,
@@ -374,13 +376,12 @@ async def add_customer_reply(
             at=at,
             reason="customer replied",
         )
-    await session.flush()
     emit(
         session,
         type="ticket.customer_replied",
         at=at,
         ticket_id=ticket.id,
-        data={"reference": reference_of(ctx, ticket), "message_id": message.id, "body": body},
+        data={"reference": reference_of(ctx, ticket), "body": body},
     )
     return message
 

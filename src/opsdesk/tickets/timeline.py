@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsdesk.db import add_row, table_of
 from opsdesk.tickets.models import TimelineEntry
 
 SYSTEM = "system"
@@ -28,16 +29,19 @@ def record(
     task_id: int | None = None,
     clock_id: int | None = None,
     data: dict[str, Any] | None = None,
-) -> TimelineEntry:
-    entry = TimelineEntry(
-        ticket_id=ticket_id,
-        task_id=task_id,
-        clock_id=clock_id,
-        at=at,
-        kind=kind,
-        actor=actor,
-        message=message,
-        data=data or {},
+) -> None:
+    """Add an entry to the ticket's timeline in the current transaction."""
+    add_row(
+        session,
+        table_of(TimelineEntry),
+        {
+            "ticket_id": ticket_id,
+            "task_id": task_id,
+            "clock_id": clock_id,
+            "at": at,
+            "kind": kind,
+            "actor": actor,
+            "message": message,
+            "data": data or {},
+        },
     )
-    session.add(entry)
-    return entry

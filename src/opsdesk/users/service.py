@@ -7,9 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from opsdesk.errors import Conflict, InvalidInput, Unauthorized
 from opsdesk.users.models import ApiToken, Role, TeamMember, User
@@ -51,6 +52,7 @@ async def create_user(
         raise InvalidInput(f"invalid e-mail address {email!r}")
     user = User(email=email, name=name or email, role=role, active=True, created_at=at)
     session.add(user)
+    session.sync_session.info.pop(_USERS_CACHE, None)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -87,6 +89,15 @@ async def authenticate_token(session: AsyncSession, secret: str) -> tuple[User, 
     return row[0], row[1]
 
 
+_USERS_CACHE = "opsdesk_users_cache"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_users(session: Session) -> None:
+    session.info.pop(_USERS_CACHE, None)
+
+
 async def users_with(
     session: AsyncSession,
     *,
@@ -94,7 +105,17 @@ async def users_with(
     team: str | None = None,
     email: str | None = None,
 ) -> list[User]:
-    """Return the active users matching every given criterion."""
+    """Return the active users matching every given criterion.
+
+    Answers are kept until the transaction ends, because an escalation that notifies a
+    role runs once per breach and a busy transaction may run many.
+    """
+    cache: dict[tuple[str | None, ...], list[User]] = session.sync_session.info.setdefault(
+        _USERS_CACHE, {}
+    )
+    key = (role, team, email.lower() if email else None)
+    if key in cache:
+        return cache[key]
     query = select(User).where(User.active.is_(True))
     if role is not None:
         query = query.where(User.role == role)
@@ -102,4 +123,6 @@ async def users_with(
         query = query.where(User.email == email.lower())
     if team is not None:
         query = query.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team == team)
-    return list((await session.execute(query.order_by(User.id))).scalars())
+    found = list((await session.execute(query.order_by(User.id))).scalars())
+    cache[key] = found
+    return found

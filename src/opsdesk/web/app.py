@@ -63,7 +63,9 @@ def create_app(
     app = FastAPI(
         title="Opsdesk API",
         version=__version__,
-        description="Customer requests become tickets, operational tasks, SLA clocks and signed webhooks.",
+        description=(
+            "Customer requests become tickets, operational tasks, SLA clocks and signed webhooks."
+        ),
         lifespan=lifespan,
     )
     app.state.db = db

@@ -1,6 +1,7 @@
 """Turn exceptions into JSON error responses of one shape.
 
-{"error": {"code": "invalid_input", "message": "...", "fields": [{"field": "email", "message": "..."}]}}
+{"error": {"code": "invalid_input", "message": "...",
+           "fields": [{"field": "email", "message": "..."}]}}
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        accepted = JSON_TYPES
+        accepted: tuple[str, ...] = JSON_TYPES
         for prefix, types in self.raw_paths.items():
             if scope["path"].startswith(prefix):
                 accepted = types

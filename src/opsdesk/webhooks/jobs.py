@@ -248,7 +248,7 @@ def backoff_seconds(
 ) -> float:
     """Delay before attempt `attempt + 1`: exponential with jitter, never less than Retry-After."""
     rng = rng or random.Random()
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
     delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)

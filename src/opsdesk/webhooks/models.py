@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsdesk.db import Base, BigIntPK, JSONType
+from opsdesk.db import Base, BigIntPK, JSONType, reference
 
 
 class WebhookSubscription(Base):
@@ -45,9 +45,9 @@ class WebhookDelivery(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(64), unique=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(reference("outbox_events.id", ondelete="CASCADE"))
     subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+        reference("webhook_subscriptions.id", ondelete="CASCADE")
     )
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempt_count: Mapped[int] = mapped_column(default=0)
@@ -66,7 +66,7 @@ class WebhookAttempt(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+        reference("webhook_deliveries.id", ondelete="CASCADE"), index=True
     )
     number: Mapped[int]
     started_at: Mapped[datetime]

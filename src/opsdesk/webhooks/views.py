@@ -130,7 +130,7 @@ async def _delivery_views(
     ]
 
 
-def _delivery_query() -> Select[tuple[WebhookDelivery, str, str, str]]:
+def _delivery_query() -> Select[WebhookDelivery, str, str, str]:
     return (
         select(
             WebhookDelivery, OutboxEvent.event_id, OutboxEvent.type, WebhookSubscription.public_id

@@ -1,8 +1,8 @@
 """The worker process: three loops that share one database and one HTTP client.
 
-- timers: fires each SLA timer at its due instant. It sleeps exactly until the earliest
-  pending timer, or until a commit in this process (or a PostgreSQL NOTIFY from another)
-  says new work exists, and at most `idle_wakeup_seconds`.
+- timers: fires each SLA clock's warning and breach at its instant. It sleeps exactly
+  until the earliest one, or until a commit in this process (or a PostgreSQL NOTIFY from
+  another) says new work exists, and at most `idle_wakeup_seconds`.
 - outbox: turns new events into deliveries.
 - deliveries: sends due webhook deliveries.
 
@@ -19,15 +19,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from opsdesk.context import Context
 from opsdesk.db import Database
-from opsdesk.sla.jobs import fire_due_timers
-from opsdesk.timers.service import next_fire_at
+from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
 from opsdesk.wakeups import NOTIFY_CHANNEL, Channel
 from opsdesk.webhooks.jobs import deliver_due, dispatch_outbox, next_delivery_at
 
@@ -61,7 +60,7 @@ class Worker:
         logger.info("worker %s stopped", self.name)
 
     async def _fire_timers(self) -> int:
-        return await fire_due_timers(self.db, self.ctx, limit=200)
+        return await fire_due_clocks(self.db, self.ctx, limit=200)
 
     async def _dispatch(self) -> int:
         return await dispatch_outbox(self.db, self.ctx)
@@ -70,7 +69,7 @@ class Worker:
         return await deliver_due(self.db, self.ctx, client, owner=self.name)
 
     async def _next_timer(self) -> datetime | None:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return await next_fire_at(session)
 
     async def _next_delivery(self) -> datetime | None:
@@ -119,9 +118,13 @@ class Worker:
         while not stop.is_set():
             connection = None
             closed = asyncio.Event()
+
+            def on_close(_connection: object, closed: asyncio.Event = closed) -> None:
+                closed.set()
+
             try:
                 connection = await asyncpg.connect(dsn)
-                connection.add_termination_listener(lambda _connection: closed.set())
+                connection.add_termination_listener(on_close)
                 await connection.add_listener(NOTIFY_CHANNEL, relay)
                 # Work may have been announced while no listener was connected.
                 self.db.wakeups.wake(["timers", "outbox", "deliveries"])

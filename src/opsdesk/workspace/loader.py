@@ -40,7 +40,10 @@ class _Problems:
 
 
 def load_workspace(path: str | Path, *, environ: dict[str, str] | None = None) -> Workspace:
-    """Load and check the workspace file at `path`, or raise WorkspaceError listing every problem."""
+    """Load and check the workspace file at `path`.
+
+    Raises WorkspaceError listing every problem found.
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -120,10 +123,13 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
     a missing key is reported at its own name.
     """
     path: list[str | int] = []
-    current = data
+    current: Any = data
     for index, part in enumerate(loc):
         is_last = index == len(loc) - 1
-        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             path.append(part)
             current = current[part]
         elif is_last:
@@ -286,7 +292,8 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
             if event_type != "*" and event_type not in EVENT_TYPES:
                 problems.add(
                     (*base, "events", event_index),
-                    f"unknown event type {event_type!r}; expected * or one of {', '.join(EVENT_TYPES)}",
+                    f"unknown event type {event_type!r}; "
+                    f"expected * or one of {', '.join(EVENT_TYPES)}",
                 )
         if subscription.secret is not None:
             if subscription.kind == "slack":

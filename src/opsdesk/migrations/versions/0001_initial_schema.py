@@ -97,7 +97,12 @@ def upgrade() -> None:
         sa.Column("last_used_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_api_tokens_user_id_users"),
+            ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
@@ -114,6 +119,8 @@ def upgrade() -> None:
             ["users.id"],
             name=op.f("fk_team_members_user_id_users"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("user_id", "team", name=op.f("pk_team_members")),
     )
@@ -150,7 +157,11 @@ def upgrade() -> None:
         sa.Column("resolved_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["assignee_id"], ["users.id"], name=op.f("fk_tickets_assignee_id_users")
+            ["assignee_id"],
+            ["users.id"],
+            name=op.f("fk_tickets_assignee_id_users"),
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint("status_token_hash", name=op.f("uq_tickets_status_token_hash")),
@@ -184,12 +195,16 @@ def upgrade() -> None:
             ["outbox_events.id"],
             name=op.f("fk_webhook_deliveries_event_id_outbox_events"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
             ["webhook_subscriptions.id"],
             name=op.f("fk_webhook_deliveries_subscription_id_webhook_subscriptions"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint(
@@ -229,9 +244,16 @@ def upgrade() -> None:
             ["tickets.id"],
             name=op.f("fk_idempotency_keys_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_idempotency_keys")),
     )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_ticket_id"), ["ticket_id"], unique=False
+        )
+
     op.create_table(
         "tasks",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -252,13 +274,19 @@ def upgrade() -> None:
         sa.Column("updated_at", opsdesk.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("completed_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["assignee_id"], ["users.id"], name=op.f("fk_tasks_assignee_id_users")
+            ["assignee_id"],
+            ["users.id"],
+            name=op.f("fk_tasks_assignee_id_users"),
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
             name=op.f("fk_tasks_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
@@ -281,17 +309,26 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", opsdesk.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["author_user_id"], ["users.id"], name=op.f("fk_ticket_messages_author_user_id_users")
+            ["author_user_id"],
+            ["users.id"],
+            name=op.f("fk_ticket_messages_author_user_id_users"),
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
             name=op.f("fk_ticket_messages_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_messages")),
     )
     with op.batch_alter_table("ticket_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ticket_messages_author_user_id"), ["author_user_id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_ticket_messages_ticket_id"), ["ticket_id"], unique=False
         )
@@ -321,6 +358,8 @@ def upgrade() -> None:
             ["webhook_deliveries.id"],
             name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )
@@ -346,22 +385,30 @@ def upgrade() -> None:
             ["tasks.id"],
             name=op.f("fk_notifications_task_id_tasks"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
             name=op.f("fk_notifications_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
             name=op.f("fk_notifications_user_id_users"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notifications_task_id"), ["task_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_notifications_ticket_id"), ["ticket_id"], unique=False)
         batch_op.create_index(
             "ix_notifications_user_created", ["user_id", "created_at"], unique=False
         )
@@ -392,22 +439,39 @@ def upgrade() -> None:
         sa.Column("warn_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("warned_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("breached_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_fire_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_fire_kind", sa.String(length=16), nullable=True),
+        sa.Column("fire_attempts", sa.Integer(), nullable=False),
+        sa.Column("last_fire_error", sa.String(length=2000), nullable=True),
         sa.Column("elapsed_seconds", sa.Double(), nullable=False),
         sa.Column("paused_seconds", sa.Double(), nullable=False),
-        sa.Column("generation", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["task_id"], ["tasks.id"], name=op.f("fk_sla_clocks_task_id_tasks"), ondelete="CASCADE"
+            ["task_id"],
+            ["tasks.id"],
+            name=op.f("fk_sla_clocks_task_id_tasks"),
+            ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
             name=op.f("fk_sla_clocks_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
     )
     with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
         batch_op.create_index("ix_sla_clocks_due_at", ["due_at"], unique=False)
+        batch_op.create_index(
+            "ix_sla_clocks_next_fire_at",
+            ["next_fire_at"],
+            unique=False,
+            postgresql_where=sa.text("next_fire_at IS NOT NULL"),
+            sqlite_where=sa.text("next_fire_at IS NOT NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_sla_clocks_task_id"), ["task_id"], unique=False)
         batch_op.create_index(
             "ix_sla_clocks_ticket", ["ticket_id", "metric", "cycle"], unique=False
@@ -424,6 +488,8 @@ def upgrade() -> None:
             ["sla_clocks.id"],
             name=op.f("fk_escalation_firings_clock_id_sla_clocks"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_escalation_firings")),
         sa.UniqueConstraint("clock_id", "level", name=op.f("uq_escalation_firings_clock_id_level")),
@@ -450,79 +516,59 @@ def upgrade() -> None:
             ["sla_clocks.id"],
             name=op.f("fk_timeline_entries_clock_id_sla_clocks"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["task_id"],
             ["tasks.id"],
             name=op.f("fk_timeline_entries_task_id_tasks"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
             name=op.f("fk_timeline_entries_ticket_id_tickets"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timeline_entries")),
     )
     with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
-        batch_op.create_index("ix_timeline_entries_ticket_at", ["ticket_id", "at"], unique=False)
-
-    op.create_table(
-        "timers",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("clock_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("fire_at", opsdesk.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("created_at", opsdesk.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("fired_at", opsdesk.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["clock_id"],
-            ["sla_clocks.id"],
-            name=op.f("fk_timers_clock_id_sla_clocks"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
-    )
-    with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.create_index("ix_timers_clock", ["clock_id", "status"], unique=False)
         batch_op.create_index(
-            "ix_timers_pending_fire_at",
-            ["fire_at"],
-            unique=False,
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
+            batch_op.f("ix_timeline_entries_clock_id"), ["clock_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_timeline_entries_task_id"), ["task_id"], unique=False)
+        batch_op.create_index("ix_timeline_entries_ticket_at", ["ticket_id", "at"], unique=False)
 
 
 def downgrade() -> None:
 
-    with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_timers_pending_fire_at",
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
-        )
-        batch_op.drop_index("ix_timers_clock")
-
-    op.drop_table("timers")
     with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_timeline_entries_ticket_at")
+        batch_op.drop_index(batch_op.f("ix_timeline_entries_task_id"))
+        batch_op.drop_index(batch_op.f("ix_timeline_entries_clock_id"))
 
     op.drop_table("timeline_entries")
     op.drop_table("escalation_firings")
     with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
         batch_op.drop_index("ix_sla_clocks_ticket")
         batch_op.drop_index(batch_op.f("ix_sla_clocks_task_id"))
+        batch_op.drop_index(
+            "ix_sla_clocks_next_fire_at",
+            postgresql_where=sa.text("next_fire_at IS NOT NULL"),
+            sqlite_where=sa.text("next_fire_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_sla_clocks_due_at")
 
     op.drop_table("sla_clocks")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_user_created")
+        batch_op.drop_index(batch_op.f("ix_notifications_ticket_id"))
+        batch_op.drop_index(batch_op.f("ix_notifications_task_id"))
 
     op.drop_table("notifications")
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
@@ -531,6 +577,7 @@ def downgrade() -> None:
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("ticket_messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ticket_messages_ticket_id"))
+        batch_op.drop_index(batch_op.f("ix_ticket_messages_author_user_id"))
 
     op.drop_table("ticket_messages")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
@@ -539,6 +586,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tasks_assignee_id"))
 
     op.drop_table("tasks")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_keys_ticket_id"))
+
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_subscription")
