@@ -126,6 +126,15 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def postgres_db(postgres_url: str) -> AsyncIterator[Database]:
+    """For tests of what only PostgreSQL offers: row locks across processes, NOTIFY."""
+    database = Database(postgres_url)
+    await truncate_all(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     # A Tuesday inside Lagos office hours (10:00 local, UTC+1).
     return FrozenClock(datetime(2026, 3, 10, 9, 0, tzinfo=UTC))

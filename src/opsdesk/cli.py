@@ -174,7 +174,8 @@ def users_create(
                     email=email,
                     name=name,
                     role=role,
-                    teams=team or [],
+                    # A repeated --team would insert the same membership row twice.
+                    teams=list(dict.fromkeys(team or [])),
                     known_teams=[known.key for known in workspace.spec.teams],
                     at=clock.now(),
                 )

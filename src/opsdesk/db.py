@@ -119,7 +119,10 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
     if count < 1:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        rows = await session.execute(
+        # On the connection, not the session: a session query would first flush (and
+        # write queued rows), which is exactly what allocating ids up front avoids.
+        connection = await session.connection()
+        rows = await connection.execute(
             text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)"),
             {"sequence": f"{table.name}_id_seq", "count": count},
         )
@@ -127,7 +130,8 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
     counters: dict[str, int] = session.sync_session.info.setdefault(_NEXT_IDS, {})
     first = counters.get(table.name)
     if first is None:
-        current = (await session.execute(select(func.max(table.c.id)))).scalar()
+        connection = await session.connection()
+        current = (await connection.execute(select(func.max(table.c.id)))).scalar()
         first = (current or 0) + 1
     counters[table.name] = first + count
     return list(range(first, first + count))

@@ -68,22 +68,33 @@ def _child(node: Node | None, part: str | int) -> Node | None:
     return None
 
 
-def _check_duplicate_keys(node: Node | None) -> None:
+def _check_duplicate_keys(
+    node: Node | None, path: tuple[str | int, ...] = (), visited: set[int] | None = None
+) -> None:
+    """Raise YamlError for the first mapping that repeats a key, naming its path and lines."""
+    visited = set() if visited is None else visited
+    # An alias reuses a node, and a recursive alias would loop, so each node is checked once.
+    if node is None or id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
+            child_path = path
             if isinstance(key_node, ScalarNode):
                 line = key_node.start_mark.line + 1
+                child_path = (*path, key_node.value)
                 if key_node.value in seen:
                     raise YamlError(
-                        f"line {line}: duplicate key {key_node.value!r} "
-                        f"(first defined on line {seen[key_node.value]}); keep only one"
+                        f"{format_path(child_path)}: duplicate key {key_node.value!r} "
+                        f"(first defined on line {seen[key_node.value]}); keep only one "
+                        f"(line {line})"
                     )
                 seen[key_node.value] = line
-            _check_duplicate_keys(value_node)
+            _check_duplicate_keys(value_node, child_path, visited)
     elif isinstance(node, SequenceNode):
-        for item in node.value:
-            _check_duplicate_keys(item)
+        for index, item in enumerate(node.value):
+            _check_duplicate_keys(item, (*path, index), visited)
 
 
 def load_yaml(text: str) -> LoadedYaml:

@@ -32,8 +32,10 @@ class _Problems:
     def __init__(self, loaded: LoadedYaml) -> None:
         self.loaded = loaded
         self.lines: list[str] = []
+        self.paths: list[Path_] = []
 
     def add(self, path: Sequence[str | int], message: str) -> None:
+        self.paths.append(tuple(path))
         line = self.loaded.line_of(path)
         where = f" (line {line})" if line is not None else ""
         self.lines.append(f"{format_path(path)}: {message}{where}")
@@ -68,16 +70,20 @@ def parse_workspace(
     data = _substitute_env(
         loaded.data, (), environ if environ is not None else dict(os.environ), problems
     )
-    if problems.lines:
-        raise WorkspaceError(source, problems.lines)
+    unset_paths = set(problems.paths)
 
     try:
         spec = WorkspaceFile.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             path = _data_path(data, error["loc"])
-            problems.add(path, _describe(error))
+            # A value with an unset variable was replaced by "", which may be invalid too;
+            # the unset variable is the error to report there.
+            if path not in unset_paths:
+                problems.add(path, _describe(error))
         raise WorkspaceError(source, problems.lines) from exc
+    if problems.lines:
+        raise WorkspaceError(source, problems.lines)
 
     calendars = _build_calendars(spec, problems)
     _check_references(spec, problems)
@@ -118,14 +124,17 @@ def _substitute_env(value: Any, path: Path_, environ: dict[str, str], problems: 
 def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
     """Keep the parts of a Pydantic error location that exist in the file.
 
-    Pydantic inserts the tag of a tagged union (``raise_priority``) into the location; it is
-    not a key of the file, so it is dropped. The last part is kept even when absent, because
-    a missing key is reported at its own name.
+    Pydantic inserts the tag of a tagged union (``raise_priority``) into the location, and
+    ``[key]`` after an invalid mapping key. Neither is a key of the file, so both are dropped.
+    The last part is kept even when absent, because a missing key is reported at its own name.
     """
     path: list[str | int] = []
     current: Any = data
     for index, part in enumerate(loc):
         is_last = index == len(loc) - 1
+        if part == "[key]":
+            # Pydantic's marker for an invalid mapping key, which the path already ends with.
+            continue
         if isinstance(current, dict) and part in current:
             path.append(part)
             current = current[part]
@@ -152,6 +161,10 @@ def _describe(error: Any) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         return message.removeprefix("Value error, ")
+    if kind == "union_tag_not_found":
+        return f"missing key {error.get('ctx', {}).get('discriminator', '')}"
+    if kind == "string_pattern_mismatch" and error["loc"] == ("reference_prefix",):
+        return f"invalid reference prefix {value!r}: use 1 to 6 uppercase letters, such as SR"
     if kind == "union_tag_invalid":
         expected = error.get("ctx", {}).get("expected_tags", "")
         return f"unknown action {error.get('ctx', {}).get('tag')!r}; expected one of {expected}"
@@ -166,8 +179,23 @@ def _build_calendars(spec: WorkspaceFile, problems: _Problems) -> dict[str, Busi
         try:
             calendars[key] = BusinessCalendar.from_mapping(calendar.calendar_mapping())
         except CalendarError as exc:
-            problems.add(("calendars", key), str(exc))
+            message = str(exc)
+            inner: Path_ = ()
+            if exc.path is not None:
+                message = message.removeprefix(f"{exc.path}: ")
+                inner = _calendar_path(exc.path)
+            problems.add(("calendars", key, *inner), message)
     return calendars
+
+
+_CALENDAR_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _calendar_path(text: str) -> Path_:
+    """Split a `CalendarError` path such as ``hours.mon[1]`` into ("hours", "mon", 1)."""
+    return tuple(
+        int(index) if index else name for index, name in _CALENDAR_PATH_PART.findall(text)
+    )
 
 
 def _duplicates(keys: Iterable[str]) -> list[str]:
@@ -175,11 +203,15 @@ def _duplicates(keys: Iterable[str]) -> list[str]:
 
 
 def _check_unique(problems: _Problems, section: str, keys: list[str]) -> None:
-    for key in _duplicates(keys):
-        index = keys.index(key, keys.index(key) + 1)
+    first_index: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key not in first_index:
+            first_index[key] = index
+            continue
         problems.add(
             (section, index, "key"),
-            f"duplicate key {key!r}; each {section} entry needs its own key",
+            f"duplicate key {key!r}, already used by {section}[{first_index[key]}]; "
+            f"each {section} entry needs its own key",
         )
 
 
@@ -203,9 +235,13 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
         _check_unique(problems, section, keys)
 
     def expect(path: Path_, value: str | None, known: Iterable[str], what: str) -> None:
-        known_list = sorted(known)
-        if value is not None and value not in known_list:
+        known_list = sorted(set(known))
+        if value is None or value in known_list:
+            return
+        if known_list:
             problems.add(path, f"unknown {what} {value!r}; expected one of {', '.join(known_list)}")
+        else:
+            problems.add(path, f"unknown {what} {value!r}; the file defines none, so add it")
 
     expect(("default_calendar",), spec.default_calendar, spec.calendars, "calendar")
     expect(("default_priority",), spec.default_priority, priorities, "priority")
@@ -310,11 +346,10 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
 def _check_priority_table(
     problems: _Problems, path: Path_, table: dict[str, Any], priorities: list[str]
 ) -> None:
+    known = ", ".join(dict.fromkeys(priorities))
     for key in table:
         if key not in priorities:
-            problems.add(
-                (*path, key), f"unknown priority {key!r}; expected one of {', '.join(priorities)}"
-            )
+            problems.add((*path, key), f"unknown priority {key!r}; expected one of {known}")
     for key in priorities:
         if key not in table:
             problems.add(

@@ -27,7 +27,7 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(f"invalid duration {value!r}: write it as a quoted string like PT4H")
     duration = parse_duration(value)
     if duration <= timedelta(0):
-        raise ValueError(f"invalid duration {value!r}: must be longer than zero")
+        raise ValueError(f'invalid duration "{value}": must be longer than zero')
     return duration
 
 
