@@ -31,24 +31,9 @@ from opsdesk.settings import Settings
 from opsdesk.users import service as users
 from opsdesk.web.app import create_app
 from opsdesk.workspace import Workspace, load_workspace
+from support import EXAMPLE_WORKSPACE
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_WORKSPACE = ROOT / "examples" / "technical-services.yaml"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("OPSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
-
-
-def require_shared(path: Path, what: str) -> Path:
-    """Return `path`, or skip the test (fail under CI) when the public data is absent."""
-    if path.exists():
-        return path
-    message = f"{what} not found at {path}; set OPSDESK_SHARED_DATA to the shared data folder"
-    if os.environ.get("OPSDESK_REQUIRE_SHARED_DATA") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

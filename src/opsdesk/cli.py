@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -14,11 +12,14 @@ from typing import Annotated, Optional
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from opsdesk.clock import SystemClock
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.errors import OpsdeskError, WorkspaceError
+from opsdesk.logs import configure_logging
 from opsdesk.migrate import migrate as run_migrations
 from opsdesk.replay.report import ReplayReport, format_text
 from opsdesk.replay.runner import replay
@@ -54,11 +55,7 @@ def main() -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
 
 
 def _load(config: Path | None, settings: Settings) -> Workspace:
@@ -72,9 +69,16 @@ def _load(config: Path | None, settings: Settings) -> Workspace:
 
 def _settings(database: str | None = None) -> Settings:
     settings = get_settings()
-    if database is not None:
-        settings = settings.model_copy(update={"database_url": database})
-    return settings
+    if database is None:
+        return settings
+    try:
+        # Validated like the environment variable, so an unsupported driver is refused
+        # here rather than failing deep inside SQLAlchemy.
+        return Settings.model_validate(settings.model_dump() | {"database_url": database})
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        typer.echo(f"error: --database: {message}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @config_app.command("check")
@@ -191,6 +195,15 @@ def users_create(
         secret = asyncio.run(run())
     except OpsdeskError as exc:
         typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    except (DBAPIError, OSError) as exc:
+        # The URL is left out of the message because it may contain a password.
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        typer.echo(
+            f"error: creating the user failed in the database: {reason}; check --database "
+            "(or OPSDESK_DATABASE_URL) and run `opsdesk migrate` on it first",
+            err=True,
+        )
         raise typer.Exit(2) from exc
     typer.echo(f"created {role} {email}")
     if secret is not None:

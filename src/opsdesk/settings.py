@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,12 +51,24 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
 
+    @model_validator(mode="after")
+    def _check_lease(self) -> Settings:
+        # A worker holds a delivery for one attempt, which lasts at most the timeout.
+        # A shorter lease lets a second worker send the same delivery while the first is
+        # still waiting for the receiver.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                f"OPSDESK_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds}) must be longer "
+                f"than OPSDESK_WEBHOOK_TIMEOUT_SECONDS ({self.webhook_timeout_seconds:g})"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _check_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError(
-                "OPSDESK_DATABASE_URL must start with sqlite+aiosqlite:// or "
+                "the database URL must start with sqlite+aiosqlite:// or "
                 f"postgresql+asyncpg://, got {value.split('://')[0]}://"
             )
         return value

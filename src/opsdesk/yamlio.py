@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 
 class YamlError(ValueError):
-    """The text is not valid YAML, or it repeats a key."""
+    """The text is not valid YAML, repeats a key, or has an alias inside its own block."""
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -44,39 +44,56 @@ class LoadedYaml:
     root: Node | None
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
-        """Return the 1-based line of the value at `path`, or of its deepest existing parent."""
+        """Return the 1-based line of the item at `path`, or of its deepest existing parent.
+
+        The line of a mapping entry is the line of its key, because a block value such as a
+        list of stages starts on the line after it.
+        """
         node = self.root
         line = node.start_mark.line + 1 if node is not None else None
         for part in path:
-            child = _child(node, part)
-            if child is None:
+            found = _child(node, part)
+            if found is None:
                 break
-            node = child
-            line = node.start_mark.line + 1
+            line_node, node = found
+            line = line_node.start_mark.line + 1
         return line
 
 
-def _child(node: Node | None, part: str | int) -> Node | None:
+def _child(node: Node | None, part: str | int) -> tuple[Node, Node] | None:
+    """Return the node that marks the line of `part` (its key, or the item) and its value."""
     if isinstance(node, MappingNode) and isinstance(part, str):
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode) and key_node.value == part:
-                found: Node = value_node
-                return found
+                return key_node, value_node
     if isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        child: Node = node.value[part]
-        return child
+        item: Node = node.value[part]
+        return item, item
     return None
 
 
-def _check_duplicate_keys(
-    node: Node | None, path: tuple[str | int, ...] = (), visited: set[int] | None = None
+def _check_nodes(
+    node: Node | None,
+    path: tuple[str | int, ...] = (),
+    checked: set[int] | None = None,
+    enclosing: set[int] | None = None,
 ) -> None:
-    """Raise YamlError for the first mapping that repeats a key, naming its path and lines."""
-    visited = set() if visited is None else visited
-    # An alias reuses a node, and a recursive alias would loop, so each node is checked once.
-    if node is None or id(node) in visited:
+    """Raise YamlError for a mapping that repeats a key, or an alias that contains itself.
+
+    `checked` contains the nodes already checked, because an alias reuses a node, and
+    `enclosing` the mappings and lists that contain `node`.
+    """
+    checked = set() if checked is None else checked
+    enclosing = set() if enclosing is None else enclosing
+    if node is None or id(node) in checked:
         return
-    visited.add(id(node))
+    if id(node) in enclosing:
+        # Such data cannot be validated or substituted without looping forever.
+        raise YamlError(
+            f"{format_path(path)}: the alias refers to a mapping or list that contains it; "
+            f"write the value out (line {node.start_mark.line + 1})"
+        )
+    enclosing.add(id(node))
     if isinstance(node, MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -91,17 +108,19 @@ def _check_duplicate_keys(
                         f"(line {line})"
                     )
                 seen[key_node.value] = line
-            _check_duplicate_keys(value_node, child_path, visited)
+            _check_nodes(value_node, child_path, checked, enclosing)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
-            _check_duplicate_keys(item, (*path, index), visited)
+            _check_nodes(item, (*path, index), checked, enclosing)
+    enclosing.discard(id(node))
+    checked.add(id(node))
 
 
 def load_yaml(text: str) -> LoadedYaml:
-    """Parse one YAML document with `StrictLoader`, rejecting duplicate keys."""
+    """Parse one YAML document with `StrictLoader`, rejecting duplicate keys and recursion."""
     try:
         root = yaml.compose(text, Loader=StrictLoader)
-        _check_duplicate_keys(root)
+        _check_nodes(root)
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

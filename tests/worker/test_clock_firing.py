@@ -78,7 +78,9 @@ async def test_warning_then_breach_fire_once_with_escalation(
 
     clock.set(datetime(2026, 3, 10, 9, 45, tzinfo=UTC))
     assert await fire_due_clocks(db, ctx) == 1
-    warnings = await count(db, TimelineEntry.kind == "sla.warning", TimelineEntry.ticket_id == ticket_id)
+    warnings = await count(
+        db, TimelineEntry.kind == "sla.warning", TimelineEntry.ticket_id == ticket_id
+    )
     assert warnings == 1
 
     clock.set(datetime(2026, 3, 10, 10, 0, 30, tzinfo=UTC))
@@ -92,21 +94,31 @@ async def test_warning_then_breach_fire_once_with_escalation(
         assert ticket is not None
         assert ticket.priority == "urgent"
         notes = (
-            await session.execute(
-                select(TicketMessage.body).where(
-                    TicketMessage.ticket_id == ticket_id, TicketMessage.public.is_(False)
+            (
+                await session.execute(
+                    select(TicketMessage.body).where(
+                        TicketMessage.ticket_id == ticket_id, TicketMessage.public.is_(False)
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert "SLA breached: priority raised and supervisors notified." in notes
     assert "SLA warning: 75% of the target has been used." in notes
     assert await count(db, Notification.ticket_id == ticket_id, model=Notification) == 1
     breached_events = await count(
-        db, OutboxEvent.type == "sla.breached", OutboxEvent.ticket_id == ticket_id, model=OutboxEvent
+        db,
+        OutboxEvent.type == "sla.breached",
+        OutboxEvent.ticket_id == ticket_id,
+        model=OutboxEvent,
     )
     assert breached_events == 1
     escalation_events = await count(
-        db, OutboxEvent.type == "escalation.triggered", OutboxEvent.ticket_id == ticket_id, model=OutboxEvent
+        db,
+        OutboxEvent.type == "escalation.triggered",
+        OutboxEvent.ticket_id == ticket_id,
+        model=OutboxEvent,
     )
     # warn_owner on the warning, breach_to_supervisor on the breach.
     assert escalation_events == 2
@@ -114,7 +126,9 @@ async def test_warning_then_breach_fire_once_with_escalation(
 
     clock.advance(timedelta(minutes=5))
     await fire_due_clocks(db, ctx)
-    assert await count(db, TimelineEntry.kind == "sla.breached", TimelineEntry.clock_id == fr.id) == 1
+    assert (
+        await count(db, TimelineEntry.kind == "sla.breached", TimelineEntry.clock_id == fr.id) == 1
+    )
     assert await count(db, EscalationFiring.clock_id == fr.id, model=EscalationFiring) == 2
 
 
@@ -127,7 +141,9 @@ async def test_raised_priority_retargets_the_resolution_clock(
     async with db.read() as session:
         resolution = (
             await session.execute(
-                select(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.metric == "resolution")
+                select(SlaClock).where(
+                    SlaClock.ticket_id == ticket_id, SlaClock.metric == "resolution"
+                )
             )
         ).scalar_one()
     # Urgent tickets have a 4 h resolution target; the hour already used still counts,
@@ -141,13 +157,17 @@ async def test_paused_clock_does_not_fire(db: Database, ctx: Context, clock: Fro
     async with db.transaction() as session:
         ticket = await session.get(Ticket, ticket_id)
         assert ticket is not None
-        await tickets.change_status(session, ctx, ticket, status="waiting_on_customer", actor="test")
+        await tickets.change_status(
+            session, ctx, ticket, status="waiting_on_customer", actor="test"
+        )
     clock.set(datetime(2026, 3, 13, 9, 0, tzinfo=UTC))
     await fire_due_clocks(db, ctx)
     async with db.read() as session:
         resolution = (
             await session.execute(
-                select(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.metric == "resolution")
+                select(SlaClock).where(
+                    SlaClock.ticket_id == ticket_id, SlaClock.metric == "resolution"
+                )
             )
         ).scalar_one()
     assert resolution.phase == "paused"
@@ -169,7 +189,9 @@ async def test_breach_fires_once_after_restart(
     finally:
         await restarted.dispose()
     fr = await first_response(db, ticket_id)
-    assert await count(db, TimelineEntry.kind == "sla.breached", TimelineEntry.clock_id == fr.id) == 1
+    assert (
+        await count(db, TimelineEntry.kind == "sla.breached", TimelineEntry.clock_id == fr.id) == 1
+    )
 
 
 async def test_concurrent_workers_fire_each_breach_once(
@@ -182,7 +204,9 @@ async def test_concurrent_workers_fire_each_breach_once(
     clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=UTC))
     workers = [Database(database_url) for _ in range(3)]
     try:
-        fired = await asyncio.gather(*(fire_due_clocks(worker, ctx, limit=1000) for worker in workers))
+        fired = await asyncio.gather(
+            *(fire_due_clocks(worker, ctx, limit=1000) for worker in workers)
+        )
     finally:
         for worker in workers:
             await worker.dispose()

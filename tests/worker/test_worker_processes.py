@@ -43,7 +43,9 @@ async def test_two_worker_processes_fire_each_breach_once(
 ) -> None:
     database_url, db = postgres_url, postgres_db
     workspace = load_workspace(FAST_WORKSPACE)
-    ctx = Context(workspace=workspace, clock=SystemClock(), settings=Settings(database_url=database_url))
+    ctx = Context(
+        workspace=workspace, clock=SystemClock(), settings=Settings(database_url=database_url)
+    )
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     workers = [start_worker(database_url, log) for log in logs]
     try:
@@ -73,7 +75,9 @@ async def test_two_worker_processes_fire_each_breach_once(
                     await session.execute(
                         select(func.count())
                         .select_from(SlaClock)
-                        .where(SlaClock.metric == "first_response", SlaClock.breached_at.is_not(None))
+                        .where(
+                            SlaClock.metric == "first_response", SlaClock.breached_at.is_not(None)
+                        )
                     )
                 ).scalar_one()
             if breached == TICKETS:

@@ -78,7 +78,7 @@ async def build_figures(
         .where(SlaClock.task_id.is_(None), SlaClock.metric.in_(["first_response", "resolution"]))
     )
     seen: set[int] = set()
-    for ticket_id, priority, external_ref, metric, phase, breached_at, elapsed in rows.tuples():
+    for ticket_id, priority, external_ref, metric, phase, breached_at, elapsed in rows.all():
         entry = figures.setdefault(priority, PriorityFigures())
         if ticket_id not in seen:
             seen.add(ticket_id)
@@ -107,7 +107,7 @@ async def build_figures(
         .join(Ticket, Ticket.id == SlaClock.ticket_id)
         .group_by(Ticket.priority)
     )
-    for priority, count in escalations.tuples():
+    for priority, count in escalations.all():
         figures.setdefault(priority, PriorityFigures()).escalations = count
 
     total = PriorityFigures()

@@ -17,6 +17,7 @@ from opsdesk.tasks.models import Task
 from opsdesk.tasks.schemas import TaskPage, TaskUpdate, TaskView
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.references import format_reference, parse_reference
+from opsdesk.tickets.schemas import QueryText
 from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.users.models import User
 from opsdesk.users.service import users_with
@@ -42,9 +43,7 @@ async def _views(
     user_ids = {task.assignee_id for task, _ in rows if task.assignee_id}
     emails = (
         dict(
-            (await session.execute(select(User.id, User.email).where(User.id.in_(user_ids))))
-            .tuples()
-            .all()
+            (await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))).all()
         )
         if user_ids
         else {}
@@ -85,11 +84,15 @@ async def list_tasks(
     db: DatabaseDep,
     ctx: ContextDep,
     _user: Staff,
-    pipeline: str | None = None,
-    stage: str | None = None,
-    team: str | None = None,
-    assignee: Annotated[str | None, Query(description="E-mail address of the assignee.")] = None,
-    ticket: Annotated[str | None, Query(description="Ticket reference such as SR-000123.")] = None,
+    pipeline: QueryText | None = None,
+    stage: QueryText | None = None,
+    team: QueryText | None = None,
+    assignee: Annotated[
+        QueryText | None, Query(description="E-mail address of the assignee.")
+    ] = None,
+    ticket: Annotated[
+        QueryText | None, Query(description="Ticket reference such as SR-000123.")
+    ] = None,
     open: Annotated[
         bool | None, Query(description="true: not completed; false: completed.")
     ] = None,
@@ -116,15 +119,13 @@ async def list_tasks(
                 return TaskPage(items=[])
             query = query.where(Task.assignee_id == found[0].id)
         rows = (
-            (
-                await session.execute(
-                    query.order_by(Task.due_at.is_(None), Task.due_at, Task.id).limit(limit)
-                )
+            await session.execute(
+                query.order_by(Task.due_at.is_(None), Task.due_at, Task.id).limit(limit)
             )
-            .tuples()
-            .all()
+        ).all()
+        return TaskPage(
+            items=await _views(session, ctx, [(task, task_ticket) for task, task_ticket in rows])
         )
-        return TaskPage(items=await _views(session, ctx, list(rows)))
 
 
 @router.get("/tasks/{reference}", response_model=TaskView)

@@ -78,16 +78,21 @@ def _apply_filters(query: Select[Ticket], filters: TicketFilters) -> Select[Tick
             assignee.email == filters.assignee_email.lower()
         )
     if filters.breached is not None:
+        # The ticket's own clocks only, as in the `breached` flag of each item: a late task
+        # shows on its operational clock, not on the ticket.
         breached = exists().where(
-            SlaClock.ticket_id == Ticket.id, SlaClock.breached_at.is_not(None)
+            SlaClock.ticket_id == Ticket.id,
+            SlaClock.task_id.is_(None),
+            SlaClock.breached_at.is_not(None),
         )
         query = query.where(breached if filters.breached else ~breached)
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        # autoescape makes % and _ in the search text match themselves.
+        text = filters.q.lower()
         query = query.where(
             or_(
-                func.lower(Ticket.subject).like(pattern),
-                func.lower(Ticket.requester_name).like(pattern),
+                func.lower(Ticket.subject).contains(text, autoescape=True),
+                func.lower(Ticket.requester_name).contains(text, autoescape=True),
             )
         )
     if filters.created_after:
@@ -101,7 +106,7 @@ async def _emails(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     rows = await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
-    return {user_id: email for user_id, email in rows.tuples()}
+    return {user_id: email for user_id, email in rows}
 
 
 async def _ticket_dues(

@@ -5,11 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from opsdesk.workspace.schema import TicketStatus
 
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _reject_control_characters(value: str) -> str:
+    """Raise ValueError if `value` contains a C0 control character other than tab, LF or CR.
+
+    PostgreSQL cannot store U+0000 in text or JSON columns, and the other control characters
+    do not belong in text that people type.
+    """
+    for char in value:
+        if char < " " and char not in "\t\n\r":
+            raise ValueError(f"contains the control character U+{ord(char):04X}; remove it")
+    return value
+
+
+NoControlCharacters = AfterValidator(_reject_control_characters)
+QueryText = Annotated[str, NoControlCharacters]
+"""A text query parameter. Control characters get a 422, because PostgreSQL cannot bind U+0000."""
+Text200 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControlCharacters
+]
 Phone = Annotated[
     str,
     StringConstraints(
@@ -42,6 +60,7 @@ class IntakeRequest(Strict):
     description: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=LIMITS["description"]),
+        NoControlCharacters,
     ]
     site_address: (
         Annotated[
@@ -49,6 +68,7 @@ class IntakeRequest(Strict):
             StringConstraints(
                 strip_whitespace=True, min_length=1, max_length=LIMITS["site_address"]
             ),
+            NoControlCharacters,
         ]
         | None
     ) = Field(default=None, description="Required for site-visit requests.")
@@ -85,7 +105,9 @@ class PublicStatus(BaseModel):
 
 class ReplyRequest(Strict):
     body: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LIMITS["body"])
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=LIMITS["body"]),
+        NoControlCharacters,
     ]
 
 
@@ -94,7 +116,9 @@ class TicketUpdate(Strict):
     priority: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=64)
     assignee_email: EmailStr | None = None
-    reason: str | None = Field(default=None, max_length=500, description="Written to the timeline.")
+    reason: Annotated[str, NoControlCharacters] | None = Field(
+        default=None, max_length=500, description="Written to the timeline."
+    )
 
 
 class ClockView(BaseModel):

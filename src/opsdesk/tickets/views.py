@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime
 from sqlalchemy.exc import IntegrityError
 
 from opsdesk.errors import Conflict, InvalidInput
@@ -19,6 +19,7 @@ from opsdesk.tickets.schemas import (
     IntakeResponse,
     MessageView,
     PublicStatus,
+    QueryText,
     ReplyRequest,
     TicketDetail,
     TicketPage,
@@ -122,20 +123,23 @@ async def list_tickets(
     db: DatabaseDep,
     ctx: ContextDep,
     _user: Staff,
-    status: Annotated[list[str] | None, Query()] = None,
-    priority: Annotated[list[str] | None, Query()] = None,
-    service_type: str | None = None,
-    pipeline: str | None = None,
-    team: str | None = None,
-    assignee: Annotated[str | None, Query(description="E-mail address of the assignee.")] = None,
+    status: Annotated[list[QueryText] | None, Query()] = None,
+    priority: Annotated[list[QueryText] | None, Query()] = None,
+    service_type: QueryText | None = None,
+    pipeline: QueryText | None = None,
+    team: QueryText | None = None,
+    assignee: Annotated[
+        QueryText | None, Query(description="E-mail address of the assignee.")
+    ] = None,
     breached: bool | None = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in the subject or requester name.")
+        QueryText | None,
+        Query(max_length=200, description="Text in the subject or requester name."),
     ] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    cursor: QueryText | None = None,
 ) -> TicketPage:
     filters = queries.TicketFilters(
         status=status,
@@ -176,6 +180,9 @@ async def _add_message(
         message = await tickets.add_agent_reply(
             session, ctx, ticket, author=user, body=body.body, public=public
         )
+        # The message gets its id when the action is written; an internal note triggers
+        # no query that would write it earlier.
+        await session.flush()
         return MessageView(
             id=message.id,
             author_kind=message.author_kind,

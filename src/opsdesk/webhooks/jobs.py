@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from opsdesk.context import Context
 from opsdesk.db import Database, new_public_id
@@ -138,6 +138,7 @@ async def claim_deliveries(
                 .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
                 .where(
                     WebhookDelivery.status == "pending",
+                    WebhookSubscription.active.is_(True),
                     WebhookDelivery.next_attempt_at <= now,
                     or_(
                         WebhookDelivery.lease_expires_at.is_(None),
@@ -193,26 +194,35 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
         headers |= signature_headers(
             secret=delivery.secret, message_id=delivery.event_id, at=started_at, body=body
         )
+
+    timeout = ctx.settings.webhook_timeout_seconds
     begin = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
     error: str | None = None
     retry_after: float | None = None
     try:
-        response = await client.post(
-            delivery.url,
-            content=body,
-            headers=headers,
-            timeout=ctx.settings.webhook_timeout_seconds,
-        )
-        status_code = response.status_code
-        response_body = response.content[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
-    except httpx.TimeoutException:
-        error = f"timed out after {ctx.settings.webhook_timeout_seconds:g} s"
+        # httpx applies its timeout to each network operation, so a receiver that sends a
+        # byte at a time never trips it. The outer deadline bounds the whole attempt and so
+        # keeps it shorter than the delivery's lease. Only an excerpt of the body is read.
+        async with (
+            asyncio.timeout(timeout),
+            client.stream(
+                "POST", delivery.url, content=body, headers=headers, timeout=timeout
+            ) as response,
+        ):
+            status_code = response.status_code
+            retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
+            excerpt = await read_excerpt(response)
+        response_body = excerpt.decode("utf-8", errors="replace")
+    except (httpx.TimeoutException, TimeoutError):
+        status_code = None
+        error = f"timed out after {timeout:g} s"
     except httpx.HTTPError as exc:
+        status_code = None
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = (time.perf_counter() - begin) * 1000
+
     shown_headers = {
         name: ("…" if name == "webhook-signature" else value) for name, value in headers.items()
     }
@@ -225,6 +235,16 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
         error=error,
         retry_after=retry_after,
     )
+
+
+async def read_excerpt(response: httpx.Response) -> bytes:
+    """Read the first RESPONSE_EXCERPT_BYTES of the body and leave the rest unread."""
+    excerpt = b""
+    async for chunk in response.aiter_bytes():
+        excerpt += chunk
+        if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+            break
+    return excerpt[:RESPONSE_EXCERPT_BYTES]
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
@@ -258,7 +278,11 @@ def backoff_seconds(
 async def record_attempt(
     db: Database, ctx: Context, delivery: ClaimedDelivery, result: AttemptResult, *, owner: str
 ) -> str:
-    """Store the attempt and the delivery's next state; return the outcome."""
+    """Store the attempt and the delivery's next state; return the outcome.
+
+    The outcome is succeeded, retry or failed, or lease_expired when another worker took
+    the delivery meanwhile, or deleted when the delivery is gone with its subscription.
+    """
     now = ctx.clock.now()
     number = delivery.attempt_count + 1
     first_attempt_at = delivery.first_attempt_at or result.started_at
@@ -270,38 +294,24 @@ async def record_attempt(
         outcome = "retry" if now + timedelta(seconds=delay) <= give_up_at else "failed"
     else:
         outcome = "failed"
+    values: dict[str, Any] = {
+        "attempt_count": WebhookDelivery.attempt_count + 1,
+        "first_attempt_at": first_attempt_at,
+        "last_status_code": result.status_code,
+        "last_error": result.error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if outcome == "retry":
+        values["next_attempt_at"] = now + timedelta(seconds=delay)
+    else:
+        values["status"] = outcome
+        values["completed_at"] = now
     async with db.transaction() as session:
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                number=number,
-                started_at=result.started_at,
-                duration_ms=result.duration_ms,
-                request_url=delivery.url,
-                request_headers=result.request_headers,
-                status_code=result.status_code,
-                response_body=result.response_body,
-                error=result.error,
-                outcome=outcome,
-                worker=owner,
-            )
-        )
-        values: dict[str, Any] = {
-            "attempt_count": WebhookDelivery.attempt_count + 1,
-            "first_attempt_at": first_attempt_at,
-            "last_status_code": result.status_code,
-            "last_error": result.error,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        if outcome == "retry":
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
-        else:
-            values["status"] = outcome
-            values["completed_at"] = now
         # Only the lease holder moves the delivery on. If the lease ran out and another
-        # worker took the delivery, this attempt is still on record but changes nothing.
-        await session.execute(
+        # worker took the delivery, this attempt is kept as "lease_expired" and changes
+        # nothing. If the subscription was deleted meanwhile, there is nothing to keep.
+        moved = await session.execute(
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.id == delivery.id,
@@ -310,6 +320,55 @@ async def record_attempt(
             )
             .values(**values)
         )
+        assert isinstance(moved, CursorResult)
+        if moved.rowcount == 0:
+            exists = await session.scalar(
+                select(WebhookDelivery.id).where(WebhookDelivery.id == delivery.id)
+            )
+            outcome = "lease_expired" if exists is not None else "deleted"
+        if outcome != "deleted":
+            session.add(
+                WebhookAttempt(
+                    delivery_id=delivery.id,
+                    number=number,
+                    started_at=result.started_at,
+                    duration_ms=result.duration_ms,
+                    request_url=delivery.url,
+                    request_headers=result.request_headers,
+                    status_code=result.status_code,
+                    response_body=result.response_body,
+                    error=result.error,
+                    outcome=outcome,
+                    worker=owner,
+                )
+            )
+    _log_attempt(delivery, result, number=number, outcome=outcome, owner=owner)
+    return outcome
+
+
+def _log_attempt(
+    delivery: ClaimedDelivery, result: AttemptResult, *, number: int, outcome: str, owner: str
+) -> None:
+    if outcome == "lease_expired":
+        logger.warning(
+            "webhook delivery %s of event %s attempt %d by %s ended after its lease expired "
+            "and another worker took the delivery; the attempt (status %s) changes nothing",
+            delivery.public_id,
+            delivery.event_id,
+            number,
+            owner,
+            result.status_code,
+        )
+        return
+    if outcome == "deleted":
+        logger.info(
+            "webhook delivery %s of event %s was deleted with its subscription during "
+            "attempt %d; the attempt is not stored",
+            delivery.public_id,
+            delivery.event_id,
+            number,
+        )
+        return
     level = logging.INFO if outcome == "succeeded" else logging.WARNING
     logger.log(
         level,
@@ -322,7 +381,6 @@ async def record_attempt(
         result.duration_ms,
         f": {result.error}" if result.error else "",
     )
-    return outcome
 
 
 async def deliver_due(
@@ -334,26 +392,42 @@ async def deliver_due(
     limit: int = 50,
     concurrency: int = 16,
 ) -> int:
-    """Send up to `limit` due deliveries concurrently; return how many were attempted."""
-    claimed = await claim_deliveries(db, ctx, owner=owner, limit=limit)
-    if not claimed:
-        return 0
-    semaphore = asyncio.Semaphore(concurrency)
+    """Send up to `limit` due deliveries, `concurrency` at a time; return how many were attempted.
+
+    Each batch is claimed only when the previous one is done, so no claimed delivery waits
+    for a free slot while its lease runs out.
+    """
 
     async def attempt(delivery: ClaimedDelivery) -> None:
-        async with semaphore:
-            result = await send(client, ctx, delivery)
-            await record_attempt(db, ctx, delivery, result, owner=owner)
+        result = await send(client, ctx, delivery)
+        await record_attempt(db, ctx, delivery, result, owner=owner)
 
-    await asyncio.gather(*(attempt(delivery) for delivery in claimed))
-    return len(claimed)
+    attempted = 0
+    while attempted < limit:
+        batch = min(concurrency, limit - attempted)
+        claimed = await claim_deliveries(db, ctx, owner=owner, limit=batch)
+        if not claimed:
+            break
+        await asyncio.gather(*(attempt(delivery) for delivery in claimed))
+        attempted += len(claimed)
+    return attempted
 
 
 async def next_delivery_at(db: Database) -> datetime | None:
+    """Return when the next delivery becomes due, leaving out those of inactive subscriptions.
+
+    Those are never claimed, so counting them would wake the worker loop without end.
+    """
     async with db.sessions() as session:
         # A leased delivery is due again only when its lease runs out.
         due = func.coalesce(WebhookDelivery.lease_expires_at, WebhookDelivery.next_attempt_at)
         value: datetime | None = (
-            await session.execute(select(func.min(due)).where(WebhookDelivery.status == "pending"))
+            await session.execute(
+                select(func.min(due))
+                .join(
+                    WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id
+                )
+                .where(WebhookDelivery.status == "pending", WebhookSubscription.active.is_(True))
+            )
         ).scalar_one_or_none()
         return value

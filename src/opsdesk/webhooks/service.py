@@ -130,6 +130,8 @@ async def sync_workspace_subscriptions(
             session.add(row)
         row.kind = spec.kind
         row.url = url or ""
+        # The loader requires a secret for an active webhook; an inactive one without a
+        # secret gets a generated one so the row stays valid.
         row.secret = (spec.secret or row.secret or new_secret()) if spec.kind == "webhook" else None
         row.event_types = sorted(set(spec.events))
         row.description = spec.description

@@ -156,11 +156,7 @@ async def list_deliveries(
         query = _delivery_query().where(WebhookDelivery.subscription_id == subscription.id)
         if status:
             query = query.where(WebhookDelivery.status == status)
-        rows = (
-            (await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit)))
-            .tuples()
-            .all()
-        )
+        rows = (await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit))).all()
         return await _delivery_views(session, list(rows))
 
 
@@ -168,14 +164,8 @@ async def list_deliveries(
 async def get_delivery(delivery_id: str, db: DatabaseDep, _user: Admin) -> DeliveryView:
     async with db.read() as session:
         row = (
-            (
-                await session.execute(
-                    _delivery_query().where(WebhookDelivery.public_id == delivery_id)
-                )
-            )
-            .tuples()
-            .first()
-        )
+            await session.execute(_delivery_query().where(WebhookDelivery.public_id == delivery_id))
+        ).first()
         if row is None:
             raise NotFound(f"webhook delivery {delivery_id} not found")
         return (await _delivery_views(session, [row]))[0]

@@ -77,8 +77,8 @@ def parse_workspace(
     except ValidationError as exc:
         for error in exc.errors():
             path = _data_path(data, error["loc"])
-            # A value with an unset variable was replaced by "", which may be invalid too;
-            # the unset variable is the error to report there.
+            # A value with an unset variable was replaced by "", which may fail validation
+            # too, so only the unset variable is reported there.
             if path not in unset_paths:
                 problems.add(path, _describe(error))
         raise WorkspaceError(source, problems.lines) from exc
@@ -193,9 +193,7 @@ _CALENDAR_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 def _calendar_path(text: str) -> Path_:
     """Split a `CalendarError` path such as ``hours.mon[1]`` into ("hours", "mon", 1)."""
-    return tuple(
-        int(index) if index else name for index, name in _CALENDAR_PATH_PART.findall(text)
-    )
+    return tuple(int(index) if index else name for index, name in _CALENDAR_PATH_PART.findall(text))
 
 
 def _duplicates(keys: Iterable[str]) -> list[str]:
@@ -331,6 +329,16 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                     f"unknown event type {event_type!r}; "
                     f"expected * or one of {', '.join(EVENT_TYPES)}",
                 )
+        if (
+            subscription.kind == "webhook"
+            and subscription.url is not None
+            and not subscription.secret
+        ):
+            problems.add(
+                (*base, "secret"),
+                "missing secret: a webhook receiver needs it to verify signatures; "
+                "write secret: ${VARIABLE} and set the variable to whsec_ and base64",
+            )
         if subscription.secret is not None:
             if subscription.kind == "slack":
                 problems.add(
