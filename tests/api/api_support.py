@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -38,6 +39,22 @@ COUNTED_TABLES = {
     "ticket_messages": TicketMessage,
     "idempotency_keys": IdempotencyKey,
 }
+
+QueryValue = str | int | bool | list[str]
+"""A query parameter value as the tests pass it to httpx."""
+
+
+class StaffUser(Protocol):
+    """A user created by the `make_user` fixture."""
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+
+MakeUser = Callable[..., Awaitable[StaffUser]]
 
 MISSING = object()
 """Pass as a value to `request_body` to leave that field out."""
@@ -105,7 +122,9 @@ async def patch_ticket(
 
 def ticket_clock(ticket: dict[str, Any], metric: str) -> dict[str, Any]:
     """Return the ticket's own clock of `metric` from a ticket detail body."""
-    matches = [c for c in ticket["clocks"] if c["metric"] == metric and c["task"] is None]
+    matches: list[dict[str, Any]] = [
+        c for c in ticket["clocks"] if c["metric"] == metric and c["task"] is None
+    ]
     assert len(matches) == 1, ticket["clocks"]
     return matches[0]
 

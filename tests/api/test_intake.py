@@ -17,6 +17,7 @@ import httpx
 import pytest
 from api_support import (
     REQUEST,
+    MakeUser,
     detail,
     instant,
     lagos,
@@ -83,7 +84,9 @@ async def test_second_request_gets_next_reference(client: httpx.AsyncClient) -> 
     assert second["reference"] == "SR-000002"
 
 
-async def test_request_without_priority_gets_default(client: httpx.AsyncClient, make_user) -> None:
+async def test_request_without_priority_gets_default(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     body = dict(REQUEST)
     del body["priority"]
     response = await client.post("/api/v1/requests", json=body)
@@ -95,7 +98,9 @@ async def test_request_without_priority_gets_default(client: httpx.AsyncClient, 
     assert ticket["priority"] == "medium"
 
 
-async def test_request_stores_what_customer_sent(client: httpx.AsyncClient, make_user) -> None:
+async def test_request_stores_what_customer_sent(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     created = await submit(client, email="Ada.Obi@Example.COM", name="  Ada Obi  ")
     agent = await make_user("agent")
 
@@ -113,7 +118,7 @@ async def test_request_stores_what_customer_sent(client: httpx.AsyncClient, make
 
 
 async def test_request_writes_timeline_and_events(
-    client: httpx.AsyncClient, make_user, db: Database
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database
 ) -> None:
     created = await submit(client)
     agent = await make_user("agent")
@@ -131,7 +136,7 @@ async def test_request_writes_timeline_and_events(
 
 
 async def test_intake_response_matches_stored_dues(
-    client: httpx.AsyncClient, make_user, db: Database
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database
 ) -> None:
     created = await submit(client)
     agent = await make_user("agent")
@@ -197,7 +202,7 @@ async def test_ordinary_request_due_same_week(
         ),
     ],
 )
-async def test_friday_evening_request_due_saturday_then_monday(
+async def test_friday_evening_request_dues_carry_over(
     client: httpx.AsyncClient,
     clock: FrozenClock,
     created_at: datetime,
@@ -213,7 +218,7 @@ async def test_friday_evening_request_due_saturday_then_monday(
     assert instant(created["resolution_due"]) == resolution_due
 
 
-def test_example_holidays_are_nigerian_public_holidays() -> None:
+def test_example_dates_are_ng_holidays() -> None:
     # The holiday cases below rely on these dates; a holidays release that moved them
     # would make those cases fail for a reason that has nothing to do with Opsdesk.
     assert date(2026, 4, 3) in NG_HOLIDAYS  # Good Friday
@@ -267,8 +272,8 @@ async def test_holiday_request_clocks_start_next_working_day(
     assert instant(created["resolution_due"]) == resolution_due
 
 
-async def test_holiday_request_consumes_nothing_until_office_opens(
-    client: httpx.AsyncClient, clock: FrozenClock, make_user
+async def test_holiday_consumes_no_working_time(
+    client: httpx.AsyncClient, clock: FrozenClock, make_user: MakeUser
 ) -> None:
     # Created on Good Friday 10:00 Lagos; read back on Saturday 4 April at 09:30 Lagos,
     # half an hour after the office opened. No working time passed on the holiday.
@@ -325,7 +330,7 @@ async def test_holiday_request_consumes_nothing_until_office_opens(
 async def test_site_visit_request_uses_site_visit_policy(
     client: httpx.AsyncClient,
     clock: FrozenClock,
-    make_user,
+    make_user: MakeUser,
     contact_method: str,
     priority: str,
     policy: str,
@@ -390,7 +395,7 @@ SERVICE_TYPES = [
 async def test_service_type_tasks_created_in_pipeline(
     client: httpx.AsyncClient,
     clock: FrozenClock,
-    make_user,
+    make_user: MakeUser,
     service_type: str,
     pipeline: str,
     team: str,
@@ -425,7 +430,9 @@ async def test_service_type_tasks_created_in_pipeline(
         assert instant(task["clock"]["due_at"]) == due, task
 
 
-async def test_ticket_lists_its_tasks_and_pipeline(client: httpx.AsyncClient, make_user) -> None:
+async def test_ticket_lists_its_tasks_and_pipeline(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     created = await submit(client, service_type="cctv_installation", contact_method="email")
     agent = await make_user("agent")
 
@@ -440,7 +447,7 @@ async def test_ticket_lists_its_tasks_and_pipeline(client: httpx.AsyncClient, ma
 
 
 async def test_friday_evening_task_due_monday_afternoon(
-    client: httpx.AsyncClient, clock: FrozenClock, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, make_user: MakeUser
 ) -> None:
     # Solar repair, high: 12h on field_crews from Fri 13 March 19:00 Lagos.
     # Sat 08–13 is 5h, Sunday closed, Mon 07–12 brings 10h, 13:00 + 2h = Mon 15:00 Lagos.
@@ -456,7 +463,7 @@ async def test_friday_evening_task_due_monday_afternoon(
 
 
 async def test_holiday_task_due_skips_easter_monday(
-    client: httpx.AsyncClient, clock: FrozenClock, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, make_user: MakeUser
 ) -> None:
     # Solar repair, high: 12h on field_crews from Good Friday 3 April 10:00 Lagos.
     # Sat 4 April 08–13 is 5h, Sunday closed, Easter Monday a holiday, Tue 7 April

@@ -12,6 +12,7 @@ import pytest
 from api_support import (
     MISSING,
     REQUEST,
+    MakeUser,
     error_fields,
     error_of,
     request_body,
@@ -170,7 +171,9 @@ async def test_nul_character_rejected(client: httpx.AsyncClient, db: Database, f
     ]
 
 
-async def test_line_breaks_in_description_accepted(client: httpx.AsyncClient, make_user) -> None:
+async def test_line_breaks_in_description_accepted(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     text = "Inverter beeps.\r\nShuts down hourly.\n\tSince Monday."
     created = await submit(client, description=text)
     agent = await make_user("agent")
@@ -422,9 +425,7 @@ async def test_empty_body_rejected(client: httpx.AsyncClient, db: Database) -> N
 # Idempotency-Key
 
 
-async def test_same_idempotency_key_and_body_replays_reference(
-    client: httpx.AsyncClient, db: Database
-) -> None:
+async def test_idempotent_retry_replays_reference(client: httpx.AsyncClient, db: Database) -> None:
     headers = {"Idempotency-Key": "4f1c9a2e-portal-retry"}
     first = await client.post(INTAKE, json=REQUEST, headers=headers)
     after_first = await row_counts(db)
@@ -441,7 +442,7 @@ async def test_same_idempotency_key_and_body_replays_reference(
     assert after_first["tickets"] == 1
 
 
-async def test_idempotency_key_ignores_whitespace_the_api_strips(
+async def test_idempotent_replay_ignores_stripped_whitespace(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     # Text fields are stripped before they are stored, so the stored request is the same.
@@ -475,7 +476,7 @@ async def test_reused_idempotency_key_other_body_conflicts(
     assert "Idempotent-Replayed" not in response.headers
 
 
-async def test_concurrent_requests_with_same_key_create_one_ticket(
+async def test_concurrent_same_key_creates_one_ticket(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     headers = {"Idempotency-Key": "double-click"}
@@ -504,9 +505,7 @@ async def test_different_idempotency_keys_create_two_tickets(client: httpx.Async
     assert second.json()["reference"] == "SR-000002"
 
 
-async def test_rejected_request_does_not_claim_idempotency_key(
-    client: httpx.AsyncClient, db: Database
-) -> None:
+async def test_rejected_request_leaves_key_unused(client: httpx.AsyncClient, db: Database) -> None:
     headers = {"Idempotency-Key": "key-after-fix"}
     await post_rejected(client, db, 422, json=request_body(priority="critical"), headers=headers)
 

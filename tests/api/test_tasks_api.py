@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from api_support import (
+    MakeUser,
+    QueryValue,
     detail,
     error_fields,
     error_of,
@@ -47,7 +49,7 @@ async def move(
 
 
 async def task_references(
-    client: httpx.AsyncClient, headers: dict[str, str], **params: object
+    client: httpx.AsyncClient, headers: dict[str, str], **params: QueryValue
 ) -> list[str]:
     response = await client.get("/api/v1/tasks", params=params, headers=headers)
     assert response.status_code == 200, response.text
@@ -58,8 +60,10 @@ async def task_references(
 
 
 @pytest.fixture
-async def four_tasks(client: httpx.AsyncClient, make_user) -> dict[str, str]:
-    """TK-000001 … TK-000004, all medium, created Tue 10 March 10:00 Lagos.
+async def four_tasks(client: httpx.AsyncClient, make_user: MakeUser) -> dict[str, str]:
+    """Create TK-000001 … TK-000004 and return the headers of the agent who moved them.
+
+    All are medium and were created on Tue 10 March at 10:00 Lagos.
 
     SR-000001 solar_installation: TK-000001 (site_survey, waiting_parts, so no due) and
         TK-000002 (installation, scheduled), solar 24h, due Thu 12 March 16:00 UTC
@@ -76,7 +80,9 @@ async def four_tasks(client: httpx.AsyncClient, make_user) -> dict[str, str]:
     return agent.headers
 
 
-async def test_task_list_sorted_by_due_soonest_first(client: httpx.AsyncClient, four_tasks) -> None:
+async def test_task_list_sorted_by_due_soonest_first(
+    client: httpx.AsyncClient, four_tasks: dict[str, str]
+) -> None:
     response = await client.get("/api/v1/tasks", headers=four_tasks)
 
     items = response.json()["items"]
@@ -114,20 +120,25 @@ async def test_task_list_sorted_by_due_soonest_first(client: httpx.AsyncClient, 
     ],
 )
 async def test_task_list_filters(
-    client: httpx.AsyncClient, four_tasks, params: dict[str, object], expected: list[str]
+    client: httpx.AsyncClient,
+    four_tasks: dict[str, str],
+    params: dict[str, QueryValue],
+    expected: list[str],
 ) -> None:
     references = await task_references(client, four_tasks, **params)
 
     assert references == expected
 
 
-async def test_task_list_limit(client: httpx.AsyncClient, four_tasks) -> None:
+async def test_task_list_limit(client: httpx.AsyncClient, four_tasks: dict[str, str]) -> None:
     references = await task_references(client, four_tasks, limit=2)
 
     assert references == ["TK-000004", "TK-000003"]
 
 
-async def test_task_list_filters_by_assignee(client: httpx.AsyncClient, make_user) -> None:
+async def test_task_list_filters_by_assignee(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     technician = await make_user("technician", email="emeka@example.com")
     await submit(client, service_type="solar_installation")
 
@@ -145,7 +156,9 @@ async def test_task_list_filters_by_assignee(client: httpx.AsyncClient, make_use
     assert nobody == []
 
 
-async def test_task_list_rejects_nul_in_filter(client: httpx.AsyncClient, make_user) -> None:
+async def test_task_list_rejects_nul_in_filter(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     agent = await make_user("agent")
     await submit(client)
 
@@ -160,7 +173,9 @@ async def test_task_list_rejects_nul_in_filter(client: httpx.AsyncClient, make_u
 # One task
 
 
-async def test_get_task_shows_clock_and_ticket(client: httpx.AsyncClient, make_user) -> None:
+async def test_get_task_shows_clock_and_ticket(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     await submit(
         client,
         priority="high",
@@ -187,7 +202,9 @@ async def test_get_task_shows_clock_and_ticket(client: httpx.AsyncClient, make_u
 
 
 @pytest.mark.parametrize("reference", ["TK-000099", "SR-000001", "task-1"])
-async def test_unknown_task_not_found(client: httpx.AsyncClient, make_user, reference: str) -> None:
+async def test_unknown_task_not_found(
+    client: httpx.AsyncClient, make_user: MakeUser, reference: str
+) -> None:
     await submit(client)
     agent = await make_user("agent")
 
@@ -203,7 +220,7 @@ async def test_unknown_task_not_found(client: httpx.AsyncClient, make_user, refe
 
 
 async def test_waiting_parts_pauses_operational_clock(
-    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user: MakeUser
 ) -> None:
     await submit(client, priority="high")
     agent = await make_user("agent")
@@ -223,7 +240,7 @@ async def test_waiting_parts_pauses_operational_clock(
 
 
 async def test_leaving_waiting_parts_pushes_task_due(
-    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user: MakeUser
 ) -> None:
     # Paused Tue 11:00 Lagos (1h used), resumed Wed 09:00 Lagos. Paused crew time:
     # Tue 11–12 (1h) + 13–17 (4h) + Wed 07–09 (2h) = 7h. The due moves from Wed 14:00 Lagos
@@ -245,7 +262,7 @@ async def test_leaving_waiting_parts_pushes_task_due(
 
 
 async def test_done_stage_completes_task_and_meets_clock(
-    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user: MakeUser
 ) -> None:
     # Done Wed 11 March 10:00 Lagos: Tue 10–12 and 13–17 (6h) + Wed 07–10 (3h) = 9h used
     # of 12h, before the due of Wed 14:00 Lagos.
@@ -268,7 +285,7 @@ async def test_done_stage_completes_task_and_meets_clock(
 
 
 async def test_done_after_due_marks_clock_breached(
-    client: httpx.AsyncClient, clock: FrozenClock, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, make_user: MakeUser
 ) -> None:
     await submit(client, priority="high")
     agent = await make_user("agent")
@@ -281,7 +298,7 @@ async def test_done_after_due_marks_clock_breached(
 
 
 async def test_stage_moves_recorded_on_ticket_timeline(
-    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, db: Database, make_user: MakeUser
 ) -> None:
     await submit(client, priority="high")
     agent = await make_user("agent")
@@ -316,7 +333,7 @@ async def test_stage_moves_recorded_on_ticket_timeline(
 
 
 async def test_unknown_stage_rejected_with_valid_stages(
-    client: httpx.AsyncClient, db: Database, make_user
+    client: httpx.AsyncClient, db: Database, make_user: MakeUser
 ) -> None:
     await submit(client)
     agent = await make_user("agent")
@@ -345,7 +362,11 @@ async def test_unknown_stage_rejected_with_valid_stages(
     ],
 )
 async def test_invalid_task_update_rejected(
-    client: httpx.AsyncClient, db: Database, make_user, body: dict[str, object], field: str
+    client: httpx.AsyncClient,
+    db: Database,
+    make_user: MakeUser,
+    body: dict[str, object],
+    field: str,
 ) -> None:
     await submit(client)
     agent = await make_user("agent")
@@ -360,7 +381,7 @@ async def test_invalid_task_update_rejected(
 
 
 async def test_same_stage_changes_nothing(
-    client: httpx.AsyncClient, db: Database, make_user
+    client: httpx.AsyncClient, db: Database, make_user: MakeUser
 ) -> None:
     await submit(client)
     agent = await make_user("agent")
@@ -372,7 +393,7 @@ async def test_same_stage_changes_nothing(
     assert await row_counts(db) == before
 
 
-async def test_technician_may_move_tasks(client: httpx.AsyncClient, make_user) -> None:
+async def test_technician_may_move_tasks(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     await submit(client)
     technician = await make_user("technician", teams=["solar_crew"])
     agent = await make_user("agent")
@@ -388,7 +409,7 @@ async def test_technician_may_move_tasks(client: httpx.AsyncClient, make_user) -
 
 
 async def test_reopened_task_clears_completion(
-    client: httpx.AsyncClient, clock: FrozenClock, make_user
+    client: httpx.AsyncClient, clock: FrozenClock, make_user: MakeUser
 ) -> None:
     await submit(client, priority="high")
     agent = await make_user("agent")

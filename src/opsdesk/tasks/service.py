@@ -18,6 +18,7 @@ from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.references import TASK_PREFIX, format_reference, parse_reference
 from opsdesk.users.models import User
+from opsdesk.workspace.schema import TicketStatus
 
 
 def task_reference(task: Task) -> str:
@@ -113,6 +114,12 @@ async def move_task(
     target = ctx.workspace.stage(task.pipeline, stage)
     if task.stage == target.key:
         return False
+    if ticket.status == TicketStatus.CLOSED:
+        raise Conflict(
+            f"task {task_reference(task)} belongs to closed ticket "
+            f"{format_reference(ctx.workspace.spec.reference_prefix, ticket.id)}; "
+            "closed tickets and their tasks cannot change"
+        )
     if task.completed_at is not None and target.completes:
         raise Conflict(f"task {task_reference(task)} is already complete")
     old_stage = task.stage

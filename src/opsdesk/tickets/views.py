@@ -28,6 +28,7 @@ from opsdesk.tickets.schemas import (
 from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.users.service import users_with
 from opsdesk.web.deps import Agent, ContextDep, DatabaseDep, Staff
+from opsdesk.workspace.schema import TicketStatus
 
 router = APIRouter(prefix="/api/v1")
 
@@ -123,7 +124,7 @@ async def list_tickets(
     db: DatabaseDep,
     ctx: ContextDep,
     _user: Staff,
-    status: Annotated[list[QueryText] | None, Query()] = None,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
     priority: Annotated[list[QueryText] | None, Query()] = None,
     service_type: QueryText | None = None,
     pipeline: QueryText | None = None,
@@ -142,7 +143,7 @@ async def list_tickets(
     cursor: QueryText | None = None,
 ) -> TicketPage:
     filters = queries.TicketFilters(
-        status=status,
+        status=[str(value) for value in status] if status else None,
         priority=priority,
         service_type=service_type,
         pipeline=pipeline,
