@@ -1,9 +1,9 @@
 """Logging set-up shared by every command: one line per record, and no secrets.
 
-Third-party loggers that print secrets at their chatty levels are held back: httpx logs
-every outgoing URL (a Slack incoming-webhook URL is itself a secret), aiosqlite logs SQL
-parameters at DEBUG, and uvicorn's access log prints request paths, which carry customer
-status tokens. Those tokens are masked.
+Third-party loggers that print secrets at their verbose levels are raised to a quieter
+level. httpx logs every outgoing URL, and a Slack incoming-webhook URL is itself a secret.
+aiosqlite logs SQL parameters at DEBUG. uvicorn's access log prints request paths, which
+carry customer status tokens, so those tokens are masked.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """SLA clocks of real tickets and tasks, stored as `SlaClock` rows.
 
-Each row keeps its clock's transitions, the source of truth; due, warning instant,
-phase and elapsed time are derived from them with the calendar and stored beside them so
-queues can sort by due instant. Every change re-derives those values, records the change
+Each row keeps its clock's transitions, which are the source of truth. Due, warning
+instant, phase and elapsed time are derived from them with the calendar and stored beside
+them, so queues can sort by due instant. Every change re-derives those values, records the change
 on the ticket timeline, and replaces the clock's timers when its due or warning moved.
 """
 
@@ -126,7 +126,7 @@ def _describe(change: Change, row: SlaClock) -> str:
 
 
 async def ticket_clock_rows(ticket: Ticket) -> list[SlaClock]:
-    """The ticket's own clocks, loaded once per ticket object and then kept with it."""
+    """Return the ticket's own clocks, loaded once per ticket object and kept with it."""
     rows: list[SlaClock] = await ticket.awaitable_attrs.clocks
     return rows
 

@@ -189,7 +189,7 @@ async def assign_task(
 
 
 async def tasks_of(ticket: Ticket) -> list[Task]:
-    """The ticket's tasks, loaded once per ticket object and then kept with it."""
+    """Return the ticket's tasks, loaded once per ticket object and kept with it."""
     loaded: list[Task] = await ticket.awaitable_attrs.tasks
     return loaded
 

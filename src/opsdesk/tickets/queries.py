@@ -296,7 +296,7 @@ async def ticket_detail(session: AsyncSession, ctx: Context, ticket: Ticket) -> 
 
 
 async def public_status(session: AsyncSession, ctx: Context, ticket: Ticket) -> PublicStatus:
-    """The customer's view: no internal notes, no staff names, no timeline internals."""
+    """Return the customer's view: no internal notes, staff names or timeline internals."""
     messages = list(
         (
             await session.execute(

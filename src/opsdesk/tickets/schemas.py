@@ -89,7 +89,7 @@ class PublicMessage(BaseModel):
 
 
 class PublicStatus(BaseModel):
-    """What the customer may see of their own request."""
+    """The part of a request that its customer may see."""
 
     reference: str
     subject: str

@@ -105,7 +105,7 @@ async def submit_request(
                     await session.flush()
                 return result
         except IntegrityError:
-            # Another request with the same key committed first; the loop reads its answer.
+            # Another request with the same key committed first; the loop reads its response.
             if key is None:
                 raise
     raise Conflict(f"Idempotency-Key {key!r} is being used by a concurrent request; retry")
@@ -113,7 +113,7 @@ async def submit_request(
 
 @router.get("/requests/status/{token}", response_model=PublicStatus, tags=["intake"])
 async def request_status(token: str, db: DatabaseDep, ctx: ContextDep) -> PublicStatus:
-    """The customer's view of their request, reached through the link in the intake response."""
+    """Return the customer's view of a request, reached through the intake response's link."""
     async with db.read() as session:
         ticket = await tickets.ticket_by_status_token(session, token)
         return await queries.public_status(session, ctx, ticket)

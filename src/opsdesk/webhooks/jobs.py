@@ -3,7 +3,7 @@
 `dispatch_outbox` turns each new event into one delivery row per matching subscription.
 `deliver_due` claims due deliveries under a lease, sends them with no database
 transaction open, and records every attempt. A worker killed mid-send leaves its
-deliveries leased; when the lease runs out another worker sends them again, so delivery is
+deliveries leased. When the lease runs out another worker sends them again, so delivery is
 at least once and receivers deduplicate on ``webhook-id``.
 """
 
