@@ -25,6 +25,7 @@ from opsdesk.replay.report import ReplayReport, format_text
 from opsdesk.replay.runner import replay
 from opsdesk.settings import Settings, get_settings
 from opsdesk.sla.preview import preview
+from opsdesk.sla.recompute import RecomputeSummary, recompute_open_clocks
 from opsdesk.sla.scenario import ScenarioError, load_scenario
 from opsdesk.users import service as users
 from opsdesk.web.app import create_app
@@ -145,6 +146,7 @@ def worker_command(config: ConfigOption = None) -> None:
         try:
             async with db.transaction() as session:
                 await sync_workspace_subscriptions(session, workspace, at=ctx.clock.now())
+            await recompute_open_clocks(db, ctx)
             await Worker(db, ctx).run(stop)
         finally:
             await db.dispose()
@@ -255,6 +257,43 @@ def replay_command(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo(format_text(report))
+
+
+@sla_app.command("recompute")
+def sla_recompute(
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Check every open clock even if the file is unchanged.")
+    ] = False,
+) -> None:
+    """Recompute open SLA clocks after the workspace's policies or calendars changed.
+
+    `serve` and `worker` do this at start; this command shows what moved.
+    """
+    settings = get_settings()
+    _configure_logging(settings)
+    workspace = _load(config, settings)
+
+    async def run() -> RecomputeSummary:
+        db = Database(settings.database_url)
+        try:
+            ctx = Context(workspace=workspace, clock=SystemClock(), settings=settings)
+            return await recompute_open_clocks(db, ctx, force=force)
+        finally:
+            await db.dispose()
+
+    summary = asyncio.run(run())
+    if summary.skipped_unchanged_workspace:
+        typer.echo(
+            "SLA definitions unchanged since the last recompute; nothing to do (use --force)"
+        )
+        return
+    typer.echo(
+        f"{summary.tickets_checked} tickets checked, {summary.clocks_changed} clocks moved, "
+        f"{summary.policies_switched} tickets changed policy"
+    )
+    for cause, count in sorted(summary.causes.items()):
+        typer.echo(f"  {count:6d}  {cause}")
 
 
 @sla_app.command("preview")

@@ -9,6 +9,7 @@ from opsdesk.tasks.models import Task
 from opsdesk.tickets.models import IdempotencyKey, Ticket, TicketMessage, TimelineEntry
 from opsdesk.users.models import ApiToken, TeamMember, User
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from opsdesk.workspace.models import WorkspaceState
 
 __all__ = [
     "ApiToken",
@@ -27,4 +28,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkspaceState",
 ]

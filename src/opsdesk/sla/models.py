@@ -55,6 +55,10 @@ class SlaClock(Base):
     warn_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
+    definition: Mapped[str | None] = mapped_column(
+        String(80),
+        comment="Fingerprints of the policy or pipeline and the calendar last used.",
+    )
     next_fire_at: Mapped[datetime | None]
     next_fire_kind: Mapped[str | None] = mapped_column(String(16))
     fire_attempts: Mapped[int] = mapped_column(default=0)

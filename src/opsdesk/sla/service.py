@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opsdesk.calendars import BusinessCalendar
 from opsdesk.context import Context
 from opsdesk.db import allocate_ids, table_of
+from opsdesk.errors import Conflict, InvalidInput
 from opsdesk.sla.engine import Phase, Transition, fire_instant, measure
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span, rules_for
@@ -55,7 +56,8 @@ def project(
     """Re-derive the stored values of `row` from its transitions, measured at `at`.
 
     A paused clock stores no due instant, because its projected due moves on with every
-    working minute of the pause; readers measure it live instead.
+    working minute of the pause; readers measure it live instead. A due set by hand
+    (`due_override_at`) replaces the computed one for as long as it is set.
     """
     target = _target(row)
     measurement = measure(transitions, calendar, target, at)
@@ -63,16 +65,21 @@ def project(
     row.elapsed_seconds = measurement.elapsed.total_seconds()
     row.paused_seconds = measurement.paused.total_seconds()
     row.stopped_at = measurement.stopped_at
-    due = measurement.due if measurement.phase is not Phase.PAUSED else None
-    row.due_at = row.due_override_at or due
-    if measurement.stopped_at is not None and measurement.breached and row.breached_at is None:
+    due = row.due_override_at if row.due_override_at is not None else measurement.due
+    row.due_at = due if measurement.phase is not Phase.PAUSED else None
+    stopped_late = (
+        measurement.stopped_at is not None and due is not None and measurement.stopped_at > due
+    )
+    if stopped_late and row.breached_at is None:
         # The clock stopped after its due before a worker fired the breach (the worker
         # was down or behind). The breach is recorded; escalations do not run for a
         # clock that is no longer running.
-        row.breached_at = measurement.due
+        row.breached_at = due
     row.warn_at = None
     if target is not None and measurement.phase is Phase.RUNNING and row.warned_at is None:
         row.warn_at = fire_instant(transitions, calendar, target * row.warning_fraction)
+        if row.warn_at is not None and due is not None and row.warn_at >= due:
+            row.warn_at = None  # the breach comes first, so a warning would say nothing
     schedule_next_fire(session, row)
 
 
@@ -191,6 +198,7 @@ async def _store(
             metric=track.metric.value,
             cycle=track.cycle or 0,
             policy=policy.key,
+            definition=ctx.workspace.clock_definition(policy=policy),
             calendar=calendar_key,
             warning_fraction=policy.warning_at,
             phase=track.phase.value,
@@ -270,6 +278,12 @@ async def on_ticket_priority(
     await _store(session, ctx, ticket, sla, changes, at, actor)
 
 
+async def all_clock_rows(session: AsyncSession, ticket_id: int) -> list[SlaClock]:
+    """Return the clocks of the ticket and of its tasks, locked for update."""
+    query = select(SlaClock).where(SlaClock.ticket_id == ticket_id).order_by(SlaClock.id)
+    return list((await session.execute(query.with_for_update())).scalars())
+
+
 # Task clocks
 
 
@@ -311,6 +325,7 @@ async def start_task_clock(
         metric=OPERATIONAL,
         cycle=0,
         policy=f"pipeline:{pipeline.key}",
+        definition=ctx.workspace.clock_definition(pipeline=pipeline),
         calendar=calendar_key,
         target_seconds=_seconds(_task_target(ctx, task)),
         warning_fraction=pipeline.operational_sla.warning_at,
@@ -410,3 +425,63 @@ async def on_task_priority(
     actor: str = timeline.SYSTEM,
 ) -> None:
     await _update_task_clock(session, ctx, task, ticket, at=at, cause=cause, actor=actor)
+
+
+# Manual changes
+
+
+async def override_due(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    row: SlaClock,
+    *,
+    due_at: datetime | None,
+    reason: str,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Fix a clock's due instant by hand, or clear the override with `due_at` None.
+
+    The override stays through pauses and priority changes until it is cleared, and the
+    timeline records who set it, why, and the due it replaced.
+    """
+    if row.phase == Phase.STOPPED.value:
+        raise Conflict(f"the {row.metric} clock has stopped; a stopped clock's due cannot change")
+    if due_at is not None and due_at <= row.started_at:
+        raise InvalidInput(
+            f"due_at {due_at.isoformat()} is not after the clock's start "
+            f"{row.started_at.isoformat()}",
+            details=[{"field": "due_at", "message": "must be after the clock started"}],
+        )
+    old_due = row.due_at
+    row.due_override_at = due_at
+    project(session, row, transitions_of(row), ctx.workspace.calendar(row.calendar), at)
+    if row.task_id is not None:
+        task = await session.get(Task, row.task_id)
+        if task is not None:
+            task.due_at = row.due_at
+    old_text = old_due.isoformat() if old_due else "none"
+    if due_at is None:
+        kind = "sla.due_override_cleared"
+        message = (
+            f"{row.metric} due override cleared ({reason}); due is {_instant_text(row.due_at)}"
+        )
+    else:
+        kind = "sla.due_overridden"
+        message = f"{row.metric} due set by hand to {due_at.isoformat()} (was {old_text}): {reason}"
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        task_id=row.task_id,
+        clock_id=row.id,
+        at=at,
+        kind=kind,
+        actor=actor,
+        message=message,
+        data={"from": old_text, "to": _instant_text(row.due_at), "reason": reason},
+    )
+
+
+def _instant_text(instant: datetime | None) -> str:
+    return instant.isoformat() if instant is not None else "none (paused)"

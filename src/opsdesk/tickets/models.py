@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from opsdesk.db import Base, BigIntPK, JSONType, reference
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
+from opsdesk.workspace.runtime import TicketFacts
 
 
 class Ticket(Base):
@@ -53,6 +54,16 @@ class Ticket(Base):
 
     tasks: Mapped[list[Task]] = relationship(order_by="Task.id", lazy="select")
     """Load it with `await ticket.awaitable_attrs.tasks`."""
+
+    def facts(self) -> TicketFacts:
+        """Return the fields that SLA policy and escalation conditions test."""
+        return TicketFacts(
+            service_type=self.service_type,
+            pipeline=self.pipeline,
+            contact_method=self.contact_method,
+            priority=self.priority,
+            channel=self.channel,
+        )
 
 
 class TicketMessage(Base):

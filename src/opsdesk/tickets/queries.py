@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from opsdesk.context import Context
 from opsdesk.errors import InvalidInput
 from opsdesk.sla.models import SlaClock
-from opsdesk.sla.reading import clock_view
+from opsdesk.sla.reading import clock_view, resolution_risks
 from opsdesk.tasks.models import Task
 from opsdesk.tasks.service import task_reference
 from opsdesk.tickets.models import Ticket, TicketMessage, TimelineEntry
@@ -232,6 +232,29 @@ async def ticket_detail(session: AsyncSession, ctx: Context, ticket: Ticket) -> 
     summary["breached"] = any(
         clock.breached_at is not None for clock in clocks if clock.task_id is None
     )
+    clock_views = [
+        clock_view(
+            clock,
+            ctx.workspace.calendar(clock.calendar),
+            now=now,
+            task=task_refs.get(clock.task_id) if clock.task_id else None,
+        )
+        for clock in clocks
+    ]
+    tasks_by_id = {task.id: task for task in tasks}
+    resolution = next(
+        (
+            view
+            for clock, view in zip(clocks, clock_views, strict=True)
+            if clock.task_id is None and clock.metric == "resolution"
+        ),
+        None,
+    )
+    task_clocks = [
+        (tasks_by_id[clock.task_id], task_refs[clock.task_id], view)
+        for clock, view in zip(clocks, clock_views, strict=True)
+        if clock.task_id is not None and clock.task_id in tasks_by_id
+    ]
     return TicketDetail.model_validate(
         summary
         | {
@@ -243,15 +266,8 @@ async def ticket_detail(session: AsyncSession, ctx: Context, ticket: Ticket) -> 
             "first_response_at": ticket.first_response_at,
             "resolved_at": ticket.resolved_at,
             "closed_at": ticket.closed_at,
-            "clocks": [
-                clock_view(
-                    clock,
-                    ctx.workspace.calendar(clock.calendar),
-                    now=now,
-                    task=task_refs.get(clock.task_id) if clock.task_id else None,
-                )
-                for clock in clocks
-            ],
+            "clocks": clock_views,
+            "resolution_risks": resolution_risks(resolution, task_clocks),
             "tasks": [
                 TaskSummary(
                     reference=task_refs[task.id],

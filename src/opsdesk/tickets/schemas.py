@@ -116,6 +116,9 @@ class TicketUpdate(Strict):
     priority: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=64)
     assignee_email: EmailStr | None = None
+    contact_method: str | None = Field(
+        default=None, max_length=64, description="May select another SLA policy."
+    )
     reason: Annotated[str, NoControlCharacters] | None = Field(
         default=None, max_length=500, description="Written to the timeline."
     )
@@ -129,6 +132,9 @@ class ClockView(BaseModel):
     state: Literal["running", "paused", "met", "breached", "stopped"]
     target_seconds: int | None
     due_at: datetime | None
+    due_override_at: datetime | None = Field(
+        description="Set when a supervisor fixed the due by hand."
+    )
     warn_at: datetime | None
     started_at: datetime
     stopped_at: datetime | None
@@ -138,6 +144,16 @@ class ClockView(BaseModel):
     paused_business_seconds: float
     calendar: str
     policy: str
+
+
+class ResolutionRisk(BaseModel):
+    """An open task whose operational clock endangers the ticket's resolution."""
+
+    task: str
+    title: str
+    reason: str
+    operational_due: datetime | None
+    resolution_due: datetime | None
 
 
 class TimelineView(BaseModel):
@@ -204,6 +220,9 @@ class TicketDetail(TicketSummary):
     tasks: list[TaskSummary]
     messages: list[MessageView]
     timeline: list[TimelineView]
+    resolution_risks: list[ResolutionRisk] = Field(
+        description="Open tasks whose operational clocks endanger the resolution due."
+    )
 
 
 class TicketPage(BaseModel):

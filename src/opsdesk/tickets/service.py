@@ -21,6 +21,7 @@ from opsdesk.errors import Conflict, InvalidInput, NotFound
 from opsdesk.events.service import emit
 from opsdesk.sla import service as sla
 from opsdesk.sla.models import SlaClock
+from opsdesk.sla.recompute import recompute_ticket
 from opsdesk.tasks import service as tasks
 from opsdesk.tasks.models import Task
 from opsdesk.tickets import timeline
@@ -77,13 +78,7 @@ def reference_of(ctx: Context, ticket: Ticket) -> str:
 
 
 def facts_of(ticket: Ticket) -> TicketFacts:
-    return TicketFacts(
-        service_type=ticket.service_type,
-        pipeline=ticket.pipeline,
-        contact_method=ticket.contact_method,
-        priority=ticket.priority,
-        channel=ticket.channel,
-    )
+    return ticket.facts()
 
 
 def hash_status_token(token: str) -> str:
@@ -487,6 +482,59 @@ async def change_priority(
             "from": old_priority,
             "to": priority,
             "reason": reason,
+        },
+    )
+    return True
+
+
+async def change_contact_method(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    contact_method: str,
+    actor: str,
+    at: datetime | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Change how the customer is served; the ticket may move to another SLA policy."""
+    at = at or ctx.clock.now()
+    method = ctx.workspace.contact_method(contact_method)
+    if ticket.contact_method == method.key:
+        return False
+    _check_open(ctx, ticket, "change contact method")
+    if method.requires_site_address and not ticket.site_address:
+        raise InvalidInput(
+            f"a site address is required for {method.name.lower()} requests; this ticket has none",
+            details=[{"field": "contact_method", "message": "the ticket has no site address"}],
+        )
+    old = ticket.contact_method
+    ticket.contact_method = method.key
+    ticket.updated_at = at
+    because = f" ({reason})" if reason else ""
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        at=at,
+        kind="ticket.updated",
+        actor=actor,
+        message=f"Contact method changed from {old} to {method.key}{because}",
+        data={"field": "contact_method", "from": old, "to": method.key},
+    )
+    await recompute_ticket(
+        session, ctx, ticket, at=at, because=f"contact method changed to {method.key}"
+    )
+    emit(
+        session,
+        type="ticket.updated",
+        at=at,
+        ticket_id=ticket.id,
+        data={
+            "reference": reference_of(ctx, ticket),
+            "field": "contact_method",
+            "from": old,
+            "to": method.key,
+            "sla_policy": ticket.sla_policy,
         },
     )
     return True

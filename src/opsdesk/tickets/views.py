@@ -119,6 +119,29 @@ async def request_status(token: str, db: DatabaseDep, ctx: ContextDep) -> Public
         return await queries.public_status(session, ctx, ticket)
 
 
+@router.post(
+    "/requests/status/{token}/replies",
+    status_code=201,
+    response_model=PublicStatus,
+    tags=["intake"],
+)
+async def customer_reply(
+    token: str, body: ReplyRequest, db: DatabaseDep, ctx: ContextDep
+) -> PublicStatus:
+    """Add the customer's reply through their status link.
+
+    A ticket waiting on the customer, or resolved, goes back to open; a reply after the
+    first response opens a next-response cycle when the policy has that target.
+    """
+    async with db.transaction() as session:
+        found = await tickets.ticket_by_status_token(session, token)
+        ticket = await tickets.access_ticket(
+            session, ctx, tickets.reference_of(ctx, found), lock=True
+        )
+        await tickets.add_customer_reply(session, ctx, ticket, body=body.body)
+        return await queries.public_status(session, ctx, ticket)
+
+
 @router.get("/tickets", response_model=TicketPage, tags=["tickets"])
 async def list_tickets(
     db: DatabaseDep,
@@ -229,6 +252,15 @@ async def update_ticket(
         if body.status is not None:
             await tickets.change_status(
                 session, ctx, ticket, status=body.status, actor=actor, reason=body.reason
+            )
+        if body.contact_method is not None:
+            await tickets.change_contact_method(
+                session,
+                ctx,
+                ticket,
+                contact_method=body.contact_method,
+                actor=actor,
+                reason=body.reason,
             )
         if body.team is not None or body.assignee_email is not None:
             assignee = None

@@ -14,6 +14,7 @@ from opsdesk.clock import Clock, SystemClock
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.settings import Settings
+from opsdesk.sla.recompute import recompute_open_clocks
 from opsdesk.sla.views import router as sla_router
 from opsdesk.tasks.views import router as tasks_router
 from opsdesk.tickets.views import router as tickets_router
@@ -45,6 +46,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with db.transaction() as session:
             await sync_workspace_subscriptions(session, workspace, at=ctx.clock.now())
+        await recompute_open_clocks(db, ctx)
         stop = asyncio.Event()
         worker_task = None
         if run_worker:

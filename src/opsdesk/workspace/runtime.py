@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
+
+from pydantic import BaseModel
 
 from opsdesk.calendars import BusinessCalendar
 from opsdesk.errors import InvalidInput
@@ -20,6 +24,12 @@ from opsdesk.workspace.schema import (
 
 CHANNELS: tuple[str, ...] = ("portal", "widget", "api", "email", "inbound", "replay")
 """Where a request came from."""
+
+
+def fingerprint(*parts: BaseModel) -> str:
+    """Return a short hash of the given workspace parts, to notice when one changes."""
+    text = json.dumps([part.model_dump(mode="json") for part in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,27 @@ class Workspace:
 
     def calendar(self, key: str) -> BusinessCalendar:
         return self.calendars[key]
+
+    @cached_property
+    def sla_fingerprint(self) -> str:
+        """Hash of everything SLA clocks are computed from: policies, pipelines, calendars."""
+        parts: list[BaseModel] = [*self.spec.sla_policies, *self.spec.pipelines]
+        parts += [self.spec.calendars[key] for key in sorted(self.spec.calendars)]
+        return fingerprint(*parts)
+
+    def clock_definition(
+        self, *, policy: SlaPolicy | None = None, pipeline: Pipeline | None = None
+    ) -> str:
+        """Return the fingerprint of what one clock is computed from.
+
+        That is its policy (ticket clocks) or pipeline (task clocks), and its calendar.
+        """
+        if policy is not None:
+            calendar = self.spec.calendars[self.policy_calendar_key(policy)]
+            return f"{fingerprint(policy)}:{fingerprint(calendar)}"
+        assert pipeline is not None
+        calendar = self.spec.calendars[self.pipeline_calendar_key(pipeline)]
+        return f"{fingerprint(pipeline)}:{fingerprint(calendar)}"
 
     def raise_priority(self, priority: str, steps: int = 1) -> str:
         """Return the priority `steps` above `priority`, stopping at the highest."""
