@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -93,11 +95,19 @@ def config_check(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     spec = workspace.spec
-    typer.echo(
-        f"{file}: valid. {len(spec.service_types)} service types, {len(spec.pipelines)} pipelines, "
-        f"{len(spec.calendars)} calendars, {len(spec.sla_policies)} SLA policies, "
-        f"{len(spec.escalations)} escalations, {len(spec.subscriptions)} subscriptions."
-    )
+    counts = [
+        _count(len(spec.service_types), "service type"),
+        _count(len(spec.pipelines), "pipeline"),
+        _count(len(spec.calendars), "calendar"),
+        _count(len(spec.sla_policies), "SLA policy", "SLA policies"),
+        _count(len(spec.escalations), "escalation"),
+        _count(len(spec.subscriptions), "subscription"),
+    ]
+    typer.echo(f"{file}: valid. {', '.join(counts)}.")
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 @app.command()
@@ -123,6 +133,15 @@ def serve(
     settings = get_settings()
     _configure_logging(settings)
     workspace = _load(config, settings)
+    base = urlsplit(settings.base_url)
+    base_port = base.port or (443 if base.scheme == "https" else 80)
+    if base_port != port and base.hostname in {"127.0.0.1", "localhost"}:
+        logging.getLogger(__name__).warning(
+            "OPSDESK_BASE_URL is %s but this server listens on port %d, so status links "
+            "will point elsewhere; set OPSDESK_BASE_URL to the address customers use",
+            settings.base_url,
+            port,
+        )
     application = create_app(settings=settings, workspace=workspace, run_worker=worker)
     uvicorn.run(
         application, host=host, port=port, log_level=settings.log_level.lower(), log_config=None
@@ -282,7 +301,21 @@ def sla_recompute(
         finally:
             await db.dispose()
 
-    summary = asyncio.run(run())
+    try:
+        summary = asyncio.run(run())
+    except OpsdeskError as exc:
+        # For example a ticket's pipeline that the file no longer defines.
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    except (DBAPIError, OSError) as exc:
+        # The URL is left out of the message because it may contain a password.
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        typer.echo(
+            f"error: recomputing SLA clocks failed in the database: {reason}; check "
+            "OPSDESK_DATABASE_URL and run `opsdesk migrate` on it first",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
     if summary.skipped_unchanged_workspace:
         typer.echo(
             "SLA definitions unchanged since the last recompute; nothing to do (use --force)"

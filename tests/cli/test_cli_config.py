@@ -35,7 +35,7 @@ def test_check_example_prints_summary() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         f"{EXAMPLE}: valid. 10 service types, 5 pipelines, 2 calendars, 2 SLA policies, "
-        "3 escalations, 1 subscriptions.\n"
+        "3 escalations, 1 subscription.\n"
     )
     assert result.stderr == ""
 
@@ -46,7 +46,7 @@ def test_check_replay_example_valid() -> None:
     result = CliRunner().invoke(app, ["config", "check", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"{path}: valid. 1 service types, 1 pipelines")
+    assert result.stdout.startswith(f"{path}: valid. 1 service type, 1 pipeline")
 
 
 def test_broken_file_has_four_errors(broken_workspace: Path) -> None:

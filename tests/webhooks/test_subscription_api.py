@@ -181,7 +181,9 @@ async def test_workspace_subscription_kept(client: httpx.AsyncClient, make_user)
     assert declared["event_types"] == ["sla.breached", "ticket.created"]
     assert declared["active"] is False
     assert declared["url"] == ""
-    assert declared["disabled_reason"] == "no URL in the workspace file"
+    assert declared["disabled_reason"] == (
+        "environment variable OPSDESK_SLACK_WEBHOOK_URL is not set, so the URL is empty"
+    )
 
     response = await client.delete(f"{SUBSCRIPTIONS}/{declared['id']}", headers=admin.headers)
 

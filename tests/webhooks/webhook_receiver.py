@@ -193,7 +193,7 @@ async def list_deliveries(
         f"/api/v1/webhook-subscriptions/{subscription_id}/deliveries", headers=headers
     )
     assert response.status_code == 200, response.text
-    deliveries: list[dict[str, Any]] = response.json()
+    deliveries: list[dict[str, Any]] = response.json()["items"]
     return deliveries
 
 

@@ -156,7 +156,7 @@ def test_lookup_of_unknown_key_raises(example: Workspace) -> None:
         (lambda w: w.contact_method("fax"), "unknown contact method 'fax'"),
         (lambda w: w.policy("gold"), "unknown SLA policy 'gold'"),
         (lambda w: w.check_priority("critical"), "unknown priority 'critical'"),
-        (lambda w: w.stage("solar", "shipped"), "unknown stage of pipeline solar 'shipped'"),
+        (lambda w: w.stage("solar", "shipped"), "unknown stage in pipeline solar 'shipped'"),
     ],
     ids=["pipeline", "contact_method", "policy", "priority", "stage"],
 )

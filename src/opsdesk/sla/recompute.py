@@ -2,8 +2,9 @@
 
 When the workspace file changes a policy's targets, the policy conditions, a pipeline's
 operational targets or a calendar, clocks that are still open are computed again from
-their recorded history with the new definitions. Each clock whose due moves gets a
-timeline entry saying what changed. Stopped clocks keep the values they ended with.
+their recorded history with the new definitions. Each clock whose due moves or whose
+target changes gets a timeline entry saying what changed. Stopped clocks keep the values
+they ended with.
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ def _describe_due(due: datetime | None) -> str:
     return due.isoformat() if due is not None else "none (paused)"
 
 
+def _definition_causes(
+    old_definition: str | None, definition: str, old_calendar: str, calendar_key: str, owner: str
+) -> list[str]:
+    """Name the calendar change of a recomputed clock, else the edit of its `owner`.
+
+    `owner` is the policy or pipeline, such as "policy standard". A definition is
+    "<owner fingerprint>:<calendar fingerprint>". A row computed before definitions were
+    stored has None, and then which of the two changed is unknown.
+    """
+    if old_calendar != calendar_key:
+        return [f"calendar {old_calendar} replaced by {calendar_key}"]
+    if old_definition is None:
+        return [f"{owner} or calendar {calendar_key} edited"]
+    if old_definition.partition(":")[2] != definition.partition(":")[2]:
+        return [f"calendar {calendar_key} edited"]
+    return [f"{owner} edited"]
+
+
 async def recompute_ticket(
     session: AsyncSession,
     ctx: Context,
@@ -86,6 +105,7 @@ async def recompute_ticket(
         if row.phase == Phase.STOPPED.value or row.definition == definition:
             continue
         old_due, old_target, old_calendar = row.due_at, row.target_seconds, row.calendar
+        old_definition = row.definition
         target = rules.target(Metric(row.metric), ticket.priority)
         row.policy = selected.key
         row.calendar = calendar_key
@@ -99,11 +119,12 @@ async def recompute_ticket(
         if old_target != row.target_seconds:
             old_span = format_span(None if old_target is None else timedelta(seconds=old_target))
             causes.append(f"target {old_span} became {format_span(target)}")
-        if old_calendar != calendar_key:
-            causes.append(f"calendar {old_calendar} replaced by {calendar_key}")
-        if not causes:
-            causes.append(f"calendar {calendar_key} or policy {selected.key} edited")
-        _note(session, summary, row, ticket.id, None, at, old_due, causes, because)
+        edits = _definition_causes(
+            old_definition, definition, old_calendar, calendar_key, f"policy {selected.key}"
+        )
+        # An edit of the policy itself is worth naming only when nothing more precise is.
+        causes += [edit for edit in edits if not causes or not edit.startswith("policy ")]
+        _note(session, summary, row, ticket.id, None, at, old_due, old_target, causes, because)
     return summary
 
 
@@ -118,7 +139,8 @@ async def _recompute_task(
     definition = workspace.clock_definition(pipeline=pipeline)
     if row.definition == definition:
         return
-    old_due, old_target = row.due_at, row.target_seconds
+    old_due, old_target, old_calendar = row.due_at, row.target_seconds, row.calendar
+    old_definition = row.definition
     operational = pipeline.operational_sla
     target = None if operational is None else operational.targets.get(task.priority)
     calendar_key = workspace.pipeline_calendar_key(pipeline)
@@ -129,13 +151,28 @@ async def _recompute_task(
     row.definition = definition
     project(session, row, transitions_of(row), workspace.calendar(calendar_key), at)
     task.due_at = row.due_at
+
     causes = []
     if old_target != row.target_seconds:
         old_span = format_span(None if old_target is None else timedelta(seconds=old_target))
         causes.append(f"target {old_span} became {format_span(target)}")
-    else:
-        causes.append(f"pipeline {pipeline.key} or calendar {calendar_key} edited")
-    _note(session, summary, row, task.ticket_id, task.id, at, old_due, causes, WORKSPACE_CHANGED)
+    edits = _definition_causes(
+        old_definition, definition, old_calendar, calendar_key, f"pipeline {pipeline.key}"
+    )
+    # An edit of the pipeline itself is worth naming only when nothing more precise is.
+    causes += [edit for edit in edits if not causes or not edit.startswith("pipeline ")]
+    _note(
+        session,
+        summary,
+        row,
+        task.ticket_id,
+        task.id,
+        at,
+        old_due,
+        old_target,
+        causes,
+        WORKSPACE_CHANGED,
+    )
 
 
 def _note(
@@ -146,11 +183,21 @@ def _note(
     task_id: int | None,
     at: datetime,
     old_due: datetime | None,
+    old_target: int | None,
     causes: list[str],
     because: str,
 ) -> None:
-    if old_due == row.due_at:
+    """Record a recomputed clock whose due moved or whose target changed.
+
+    A paused clock stores no due and a due set by hand stays, so for those only a changed
+    target shows that the clock was recomputed.
+    """
+    if old_due == row.due_at and old_target == row.target_seconds:
         return
+    if old_due == row.due_at:
+        outcome = f"due unchanged: {_describe_due(row.due_at)}"
+    else:
+        outcome = f"due moved from {_describe_due(old_due)} to {_describe_due(row.due_at)}"
     summary.clocks_changed += 1
     for cause in causes:
         summary.causes[cause] = summary.causes.get(cause, 0) + 1
@@ -161,10 +208,7 @@ def _note(
         clock_id=row.id,
         at=at,
         kind="sla.recomputed",
-        message=(
-            f"{row.metric} recomputed {because} ({'; '.join(causes)}): "
-            f"due moved from {_describe_due(old_due)} to {_describe_due(row.due_at)}"
-        ),
+        message=f"{row.metric} recomputed {because} ({'; '.join(causes)}): {outcome}",
         data={"causes": causes, "from": _describe_due(old_due), "to": _describe_due(row.due_at)},
     )
 

@@ -8,7 +8,7 @@ on the ticket timeline, and replaces the clock's timers when its due or warning 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
@@ -448,15 +448,22 @@ async def override_due(
     """
     if row.phase == Phase.STOPPED.value:
         raise Conflict(f"the {row.metric} clock has stopped; a stopped clock's due cannot change")
+    if due_at is not None:
+        # Stored rows come back in UTC; the response and the timeline text use it too.
+        due_at = due_at.astimezone(UTC)
     if due_at is not None and due_at <= row.started_at:
         raise InvalidInput(
             f"due_at {due_at.isoformat()} is not after the clock's start "
             f"{row.started_at.isoformat()}",
             details=[{"field": "due_at", "message": "must be after the clock started"}],
         )
-    old_due = row.due_at
+    transitions = transitions_of(row)
+    calendar = ctx.workspace.calendar(row.calendar)
+    # A paused clock stores no due, so the due it replaces is the one the SLA view shows:
+    # the override, else the due the clock would have if it resumed now.
+    old_due = row.due_override_at or measure(transitions, calendar, _target(row), at).due
     row.due_override_at = due_at
-    project(session, row, transitions_of(row), ctx.workspace.calendar(row.calendar), at)
+    project(session, row, transitions, calendar, at)
     if row.task_id is not None:
         task = await session.get(Task, row.task_id)
         if task is not None:

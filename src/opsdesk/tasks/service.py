@@ -25,7 +25,11 @@ def task_reference(task: Task) -> str:
     return format_reference(TASK_PREFIX, task.id)
 
 
-def task_payload(ctx: Context, task: Task, ticket: Ticket) -> dict[str, Any]:
+async def task_payload(
+    session: AsyncSession, ctx: Context, task: Task, ticket: Ticket
+) -> dict[str, Any]:
+    """Return the task as webhook receivers see it; the assignee is named by e-mail."""
+    assignee = await session.get(User, task.assignee_id) if task.assignee_id else None
     return {
         "reference": task_reference(task),
         "ticket": format_reference(ctx.workspace.spec.reference_prefix, ticket.id),
@@ -35,7 +39,7 @@ def task_payload(ctx: Context, task: Task, ticket: Ticket) -> dict[str, Any]:
         "stage": task.stage,
         "priority": task.priority,
         "team": task.team,
-        "assignee_id": task.assignee_id,
+        "assignee": assignee.email if assignee is not None else None,
         "due_at": task.due_at.isoformat() if task.due_at else None,
         "site_address": ticket.site_address,
     }
@@ -83,7 +87,7 @@ async def create_tasks_for_ticket(
             type="task.created",
             at=at,
             ticket_id=ticket.id,
-            data=task_payload(ctx, task, ticket),
+            data=await task_payload(session, ctx, task, ticket),
         )
     return created
 
@@ -139,7 +143,7 @@ async def move_task(
     await sla.on_task_stage(
         session, ctx, task, ticket, at=at, cause=f"stage changed to {target.key}"
     )
-    data = task_payload(ctx, task, ticket) | {"from": old_stage}
+    data = await task_payload(session, ctx, task, ticket) | {"from": old_stage}
     emit(session, type="task.stage_changed", at=at, ticket_id=ticket.id, data=data)
     if target.completes:
         emit(session, type="task.completed", at=at, ticket_id=ticket.id, data=data)
@@ -183,7 +187,7 @@ async def assign_task(
         type="task.updated",
         at=at,
         ticket_id=ticket.id,
-        data=task_payload(ctx, task, ticket),
+        data=await task_payload(session, ctx, task, ticket),
     )
     return True
 

@@ -64,14 +64,23 @@ def _field_message(error: dict[str, Any]) -> str:
     return message[:1].lower() + message[1:]
 
 
+def fields_message(fields: list[dict[str, Any]]) -> str:
+    """Summarise field errors in one line: ``invalid fields: email, phone``."""
+    names = ", ".join(sorted({str(field["field"]) for field in fields}))
+    return f"invalid or missing fields: {names}"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(OpsdeskError)
     async def _opsdesk(_request: Request, exc: OpsdeskError) -> JSONResponse:
+        message = exc.message
+        if exc.status_code == 422 and exc.details and message == "the request has invalid fields":
+            message = fields_message(exc.details)
         headers = (
             {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
         )
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
+            error_body(exc.code, message, exc.details),
             status_code=exc.status_code,
             headers=headers,
         )
@@ -88,29 +97,39 @@ def install(app: FastAPI) -> None:
                     ),
                     status_code=400,
                 )
+        body_errors = [error for error in errors if tuple(error["loc"]) == ("body",)]
+        if body_errors:
+            return JSONResponse(
+                error_body(
+                    "invalid_input",
+                    "the request body must be a JSON object with the documented fields",
+                ),
+                status_code=422,
+            )
         fields = [
             {"field": _field_name(tuple(error["loc"])), "message": _field_message(error)}
             for error in errors
         ]
-        names = ", ".join(sorted({field["field"] for field in fields}))
         return JSONResponse(
-            error_body("invalid_input", f"invalid or missing fields: {names}", fields),
-            status_code=422,
+            error_body("invalid_input", fields_message(fields), fields), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
             404: "not_found",
             405: "method_not_allowed",
             401: "unauthorized",
             403: "forbidden",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        message = str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}; the API is described at /docs"
+        elif exc.status_code == 405 and headers and "allow" in {key.lower() for key in headers}:
+            allowed = next(value for key, value in headers.items() if key.lower() == "allow")
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -59,3 +59,8 @@ class DeliveryView(BaseModel):
     last_status_code: int | None
     last_error: str | None
     attempts: list[AttemptView]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryView]
+    next_cursor: str | None = Field(description="Pass as ?cursor= to get older deliveries.")

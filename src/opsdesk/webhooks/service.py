@@ -114,7 +114,7 @@ async def sync_workspace_subscriptions(
         ).scalars()
     }
     declared = set()
-    for spec in workspace.spec.subscriptions:
+    for index, spec in enumerate(workspace.spec.subscriptions):
         declared.add(spec.key)
         url = str(spec.url) if spec.url is not None else None
         row = existing.get(spec.key)
@@ -136,11 +136,15 @@ async def sync_workspace_subscriptions(
         row.event_types = sorted(set(spec.events))
         row.description = spec.description
         row.active = url is not None
-        row.disabled_reason = None if url else "no URL in the workspace file"
+        row.disabled_reason = None
         if url is None:
-            logger.info(
-                "subscription %s has no URL in the workspace file; it stays inactive", spec.key
+            variable = workspace.defaulted_variables.get(f"subscriptions[{index}].url")
+            row.disabled_reason = (
+                f"environment variable {variable} is not set, so the URL is empty"
+                if variable
+                else "no URL in the workspace file"
             )
+            logger.info("subscription %s is inactive: %s", spec.key, row.disabled_reason)
     for key, row in existing.items():
         if key not in declared and row.active:
             row.active = False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import Select, select
@@ -10,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.errors import NotFound
 from opsdesk.events.models import OutboxEvent
+from opsdesk.tickets.queries import decode_cursor, encode_cursor
 from opsdesk.web.deps import Admin, ContextDep, DatabaseDep
 from opsdesk.webhooks import service
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from opsdesk.webhooks.schemas import (
     AttemptView,
+    DeliveryPage,
     DeliveryView,
     SubscriptionCreate,
     SubscriptionCreated,
@@ -88,7 +91,7 @@ async def delete_subscription(subscription_id: str, db: DatabaseDep, _user: Admi
 
 
 async def _delivery_views(
-    session: AsyncSession, deliveries: list[tuple[WebhookDelivery, str, str, str]]
+    session: AsyncSession, deliveries: Sequence[tuple[WebhookDelivery, str, str, str]]
 ) -> list[DeliveryView]:
     ids = [delivery.id for delivery, *_ in deliveries]
     attempts: dict[int, list[AttemptView]] = {delivery_id: [] for delivery_id in ids}
@@ -140,24 +143,34 @@ def _delivery_query() -> Select[WebhookDelivery, str, str, str]:
     )
 
 
-@router.get(
-    "/webhook-subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryView]
-)
+@router.get("/webhook-subscriptions/{subscription_id}/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
     subscription_id: str,
     db: DatabaseDep,
     _user: Admin,
-    status: str | None = None,
+    status: Literal["pending", "succeeded", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[DeliveryView]:
-    """Newest deliveries first, each with every attempt."""
+    cursor: str | None = None,
+) -> DeliveryPage:
+    """Newest deliveries first, each with every attempt; follow next_cursor for older ones."""
     async with db.read() as session:
         subscription = await service.access_subscription(session, subscription_id)
         query = _delivery_query().where(WebhookDelivery.subscription_id == subscription.id)
         if status:
             query = query.where(WebhookDelivery.status == status)
-        rows = (await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit))).all()
-        return await _delivery_views(session, list(rows))
+        if cursor:
+            query = query.where(WebhookDelivery.id < decode_cursor(cursor))
+        rows = list(
+            (
+                await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1))
+            ).all()
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return DeliveryPage(
+            items=await _delivery_views(session, rows),
+            next_cursor=encode_cursor(rows[-1][0].id) if more else None,
+        )
 
 
 @router.get("/webhook-deliveries/{delivery_id}", response_model=DeliveryView)

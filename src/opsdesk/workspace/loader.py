@@ -32,6 +32,8 @@ class _Problems:
     def __init__(self, loaded: LoadedYaml) -> None:
         self.loaded = loaded
         self.lines: list[str] = []
+        self.defaulted: dict[str, str] = {}
+        """Path in the file to the unset environment variable whose default it took."""
         self.paths: list[Path_] = []
 
     def add(self, path: Sequence[str | int], message: str) -> None:
@@ -89,7 +91,9 @@ def parse_workspace(
     _check_references(spec, problems)
     if problems.lines:
         raise WorkspaceError(source, problems.lines)
-    return Workspace(spec=spec, source=source, calendars=calendars)
+    return Workspace(
+        spec=spec, source=source, calendars=calendars, defaulted_variables=problems.defaulted
+    )
 
 
 def _substitute_env(value: Any, path: Path_, environ: dict[str, str], problems: _Problems) -> Any:
@@ -112,6 +116,7 @@ def _substitute_env(value: Any, path: Path_, environ: dict[str, str], problems: 
         if name in environ:
             return environ[name]
         if default is not None:
+            problems.defaulted[format_path(path)] = name
             return default
         problems.add(
             path, f"environment variable {name} is not set; set it or write ${{{name}:-default}}"

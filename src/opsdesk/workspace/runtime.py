@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -57,6 +58,9 @@ class Workspace:
     spec: WorkspaceFile
     source: str
     calendars: dict[str, BusinessCalendar] = field(repr=False)
+    defaulted_variables: dict[str, str] = field(default_factory=dict)
+    """Path in the file (``subscriptions[0].url``) to the unset environment variable whose
+    default the value took, so messages can name the variable to set."""
 
     @property
     def name(self) -> str:
@@ -87,31 +91,31 @@ class Workspace:
         try:
             return self._service_types[key]
         except KeyError:
-            raise InvalidInput(self._unknown("service type", key, self._service_types)) from None
+            raise self._unknown("service type", key, self._service_types, "service_type") from None
 
     def pipeline(self, key: str) -> Pipeline:
         try:
             return self._pipelines[key]
         except KeyError:
-            raise InvalidInput(self._unknown("pipeline", key, self._pipelines)) from None
+            raise self._unknown("pipeline", key, self._pipelines, "pipeline") from None
 
     def contact_method(self, key: str) -> ContactMethod:
         try:
             return self._contact_methods[key]
         except KeyError:
-            raise InvalidInput(
-                self._unknown("contact method", key, self._contact_methods)
+            raise self._unknown(
+                "contact method", key, self._contact_methods, "contact_method"
             ) from None
 
     def policy(self, key: str) -> SlaPolicy:
         try:
             return self._policies[key]
         except KeyError:
-            raise InvalidInput(self._unknown("SLA policy", key, self._policies)) from None
+            raise self._unknown("SLA policy", key, self._policies, "sla_policy") from None
 
     def check_priority(self, key: str) -> str:
         if key not in self.priority_keys:
-            raise InvalidInput(self._unknown("priority", key, self.priority_keys))
+            raise self._unknown("priority", key, self.priority_keys, "priority")
         return key
 
     def stage(self, pipeline_key: str, stage_key: str) -> Stage:
@@ -120,7 +124,7 @@ class Workspace:
             if stage.key == stage_key:
                 return stage
         stages = [stage.key for stage in pipeline.stages]
-        raise InvalidInput(self._unknown(f"stage of pipeline {pipeline_key}", stage_key, stages))
+        raise self._unknown(f"stage in pipeline {pipeline_key}", stage_key, stages, "stage")
 
     def select_policy(self, facts: TicketFacts) -> SlaPolicy:
         """Return the first policy whose conditions match; the last one matches everything."""
@@ -174,6 +178,7 @@ class Workspace:
         ]
 
     @staticmethod
-    def _unknown(what: str, value: str, known: object) -> str:
-        names = ", ".join(sorted(str(key) for key in known))  # type: ignore[attr-defined]
-        return f"unknown {what} {value!r}; expected one of {names}"
+    def _unknown(what: str, value: str, known: Iterable[str], field: str) -> InvalidInput:
+        names = ", ".join(sorted(known))
+        message = f"unknown {what} {value!r}; expected one of {names}"
+        return InvalidInput(message, details=[{"field": field, "message": message}])
