@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 WORKSPACE ?= examples/technical-services.yaml
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean
+.PHONY: run test lint typecheck unit install browser clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED)
+# Browser tests drive Debian's Chromium through Playwright; Playwright's own browser
+# download does not work everywhere, so the system package is used instead.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+
+unit: $(INSTALLED) browser
 	$(BIN)/pytest
 
 test: lint typecheck unit

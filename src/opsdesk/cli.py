@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from opsdesk.clock import SystemClock
 from opsdesk.context import Context
 from opsdesk.db import Database
-from opsdesk.errors import OpsdeskError, WorkspaceError
+from opsdesk.errors import NotFound, OpsdeskError, WorkspaceError
 from opsdesk.logs import configure_logging
 from opsdesk.migrate import migrate as run_migrations
 from opsdesk.replay.report import ReplayReport, format_text
@@ -29,6 +30,7 @@ from opsdesk.settings import Settings, get_settings
 from opsdesk.sla.preview import preview
 from opsdesk.sla.recompute import RecomputeSummary, recompute_open_clocks
 from opsdesk.sla.scenario import ScenarioError, load_scenario
+from opsdesk.users import auth
 from opsdesk.users import service as users
 from opsdesk.web.app import create_app
 from opsdesk.webhooks.service import sync_workspace_subscriptions
@@ -46,6 +48,15 @@ app.add_typer(sla_app, name="sla")
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - Typer reads the annotation at run time
     typer.Option("--config", "-c", help="Workspace YAML file (default: OPSDESK_WORKSPACE)."),
+]
+PasswordOption = Annotated[
+    bool, typer.Option("--password", help="Ask for a console sign-in password (hidden).")
+]
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the console password from the first line of stdin."
+    ),
 ]
 DatabaseOption = Annotated[
     Optional[str],  # noqa: UP045
@@ -182,12 +193,15 @@ def users_create(
     token: Annotated[
         bool, typer.Option("--token", help="Also create an API token and print it once.")
     ] = False,
+    password: PasswordOption = False,
+    password_stdin: PasswordStdinOption = False,
     config: ConfigOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Create a staff account, optionally with an API token."""
+    """Create a staff account, optionally with a console password and an API token."""
     settings = _settings(database)
     workspace = _load(config, settings)
+    new_password = _read_password(password, password_stdin)
 
     async def run() -> str | None:
         db = Database(settings.database_url)
@@ -204,6 +218,8 @@ def users_create(
                     known_teams=[known.key for known in workspace.spec.teams],
                     at=clock.now(),
                 )
+                if new_password is not None:
+                    await auth.set_password(session, user=user, password=new_password)
                 if not token:
                     return None
                 return users.issue_token(
@@ -230,6 +246,52 @@ def users_create(
     if secret is not None:
         typer.echo("API token (shown only now; store it safely):", err=True)
         typer.echo(secret)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Option(help="E-mail address of the account.")],
+    password_stdin: PasswordStdinOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Set a console password; it also ends the account's sessions and lifts a lockout."""
+    settings = _settings(database)
+    new_password = _read_password(not password_stdin, password_stdin)
+    assert new_password is not None
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                found = await users.users_with(session, email=email)
+                if not found:
+                    raise NotFound(f"no active user with e-mail {email}")
+                await auth.set_password(session, user=found[0], password=new_password)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except OpsdeskError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"password set for {email}")
+
+
+def _read_password(prompt: bool, from_stdin: bool) -> str | None:
+    """Return a new password from a hidden prompt or the first line of standard input."""
+    if from_stdin:
+        text = sys.stdin.readline().rstrip("\n")
+    elif prompt:
+        text = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        return None
+    if len(text) < auth.MIN_PASSWORD_LENGTH:
+        typer.echo(
+            f"error: use a password of at least {auth.MIN_PASSWORD_LENGTH} characters", err=True
+        )
+        raise typer.Exit(2)
+    return text
 
 
 class ReplayOutput(StrEnum):

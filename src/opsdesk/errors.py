@@ -8,6 +8,7 @@ where one exists, the fix.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 
 class OpsdeskError(Exception):
@@ -60,6 +61,21 @@ class UnsupportedMediaType(OpsdeskError):
 class ServiceUnavailable(OpsdeskError):
     status_code = 503
     code = "service_unavailable"
+
+
+class SignInRequired(OpsdeskError):
+    """The page needs a signed-in user; HTML requests are redirected to the sign-in page."""
+
+    status_code = 401
+    code = "sign_in_required"
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in to the console first")
+        self.next_path = next_path
+
+    @property
+    def sign_in_url(self) -> str:
+        return f"/console/login?next={quote(self.next_path, safe='/')}"
 
 
 class WorkspaceError(OpsdeskError):

@@ -6,18 +6,20 @@ from opsdesk.events.models import OutboxEvent
 from opsdesk.notifications.models import Notification
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
-from opsdesk.tickets.models import IdempotencyKey, Ticket, TicketMessage, TimelineEntry
-from opsdesk.users.models import ApiToken, TeamMember, User
+from opsdesk.tickets.models import Attachment, IdempotencyKey, Ticket, TicketMessage, TimelineEntry
+from opsdesk.users.models import ApiToken, SavedView, TeamMember, User, WebSession
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from opsdesk.workspace.models import WorkspaceState
 
 __all__ = [
     "ApiToken",
+    "Attachment",
     "Base",
     "EscalationFiring",
     "IdempotencyKey",
     "Notification",
     "OutboxEvent",
+    "SavedView",
     "SlaClock",
     "Task",
     "TeamMember",
@@ -25,6 +27,7 @@ __all__ = [
     "TicketMessage",
     "TimelineEntry",
     "User",
+    "WebSession",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -50,6 +50,20 @@ class Settings(BaseSettings):
         description="How long a worker owns a claimed delivery before another may take it.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    session_idle_minutes: int = Field(
+        default=12 * 60,
+        gt=0,
+        description="A console session ends after this many minutes without a request.",
+    )
+    session_max_days: int = Field(
+        default=7, gt=0, description="A console session ends this many days after sign-in."
+    )
+    max_failed_sign_ins: int = Field(
+        default=5, gt=0, description="Failed sign-ins in a row before the account is locked."
+    )
+    lockout_minutes: int = Field(
+        default=15, gt=0, description="How long a locked account stays locked, in minutes."
+    )
 
     @model_validator(mode="after")
     def _check_lease(self) -> Settings:

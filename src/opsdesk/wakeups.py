@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
-Channel = Literal["timers", "outbox", "deliveries"]
-CHANNELS: tuple[Channel, ...] = ("timers", "outbox", "deliveries")
+Channel = Literal["timers", "outbox", "deliveries", "live"]
+CHANNELS: tuple[Channel, ...] = ("timers", "outbox", "deliveries", "live")
 NOTIFY_CHANNEL = "opsdesk_work"
 _INFO_KEY = "opsdesk_wakeups"
 
@@ -55,7 +55,11 @@ class Wakeups:
 
 def request_wakeup(session: AsyncSession | Session, channel: Channel) -> None:
     sync = session.sync_session if isinstance(session, AsyncSession) else session
-    sync.info.setdefault(_INFO_KEY, set()).add(channel)
+    channels = sync.info.setdefault(_INFO_KEY, set())
+    channels.add(channel)
+    if channel == "outbox":
+        # New events also go to the live pages of this process.
+        channels.add("live")
 
 
 @event.listens_for(Session, "before_commit")

@@ -228,9 +228,7 @@ async def test_earlier_override_fires_earlier(
     assert "sla.warning_skipped" in clock_kinds(fired)
 
 
-async def test_task_override_moves_task_due(
-    client: httpx.AsyncClient, make_user: MakeUser
-) -> None:
+async def test_task_override_moves_task_due(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     supervisor = await make_user("supervisor")
     sla = await answered_ticket(client, supervisor.headers)
     task_clock_id = sla_clock(sla, "operational", task="TK-000001")["id"]

@@ -63,5 +63,9 @@ class SlaClock(Base):
     next_fire_kind: Mapped[str | None] = mapped_column(String(16))
     fire_attempts: Mapped[int] = mapped_column(default=0)
     last_fire_error: Mapped[str | None] = mapped_column(String(2000))
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(
+        reference("users.id", ondelete="SET NULL"), index=True
+    )
     elapsed_seconds: Mapped[float] = mapped_column(default=0.0)
     paused_seconds: Mapped[float] = mapped_column(default=0.0)

@@ -49,22 +49,23 @@ def _describe_due(due: datetime | None) -> str:
     return due.isoformat() if due is not None else "none (paused)"
 
 
-def _definition_causes(
+def _edit_causes(
     old_definition: str | None, definition: str, old_calendar: str, calendar_key: str, owner: str
-) -> list[str]:
-    """Name the calendar change of a recomputed clock, else the edit of its `owner`.
+) -> tuple[str | None, str]:
+    """Return the calendar change of a recomputed clock (or None) and the edit of its owner.
 
-    `owner` is the policy or pipeline, such as "policy standard". A definition is
-    "<owner fingerprint>:<calendar fingerprint>". A row computed before definitions were
-    stored has None, and then which of the two changed is unknown.
+    `owner` is the policy or pipeline, such as "policy standard". The caller names the
+    owner's edit only when no more precise cause applies. A definition is "<owner
+    fingerprint>:<calendar fingerprint>". A row computed before definitions were stored
+    has None, and then which of the two changed is unknown.
     """
     if old_calendar != calendar_key:
-        return [f"calendar {old_calendar} replaced by {calendar_key}"]
+        return f"calendar {old_calendar} replaced by {calendar_key}", f"{owner} edited"
     if old_definition is None:
-        return [f"{owner} or calendar {calendar_key} edited"]
+        return None, f"{owner} or calendar {calendar_key} edited"
     if old_definition.partition(":")[2] != definition.partition(":")[2]:
-        return [f"calendar {calendar_key} edited"]
-    return [f"{owner} edited"]
+        return f"calendar {calendar_key} edited", f"{owner} edited"
+    return None, f"{owner} edited"
 
 
 async def recompute_ticket(
@@ -119,11 +120,13 @@ async def recompute_ticket(
         if old_target != row.target_seconds:
             old_span = format_span(None if old_target is None else timedelta(seconds=old_target))
             causes.append(f"target {old_span} became {format_span(target)}")
-        edits = _definition_causes(
+        calendar_cause, policy_cause = _edit_causes(
             old_definition, definition, old_calendar, calendar_key, f"policy {selected.key}"
         )
-        # An edit of the policy itself is worth naming only when nothing more precise is.
-        causes += [edit for edit in edits if not causes or not edit.startswith("policy ")]
+        if calendar_cause is not None:
+            causes.append(calendar_cause)
+        if not causes:
+            causes.append(policy_cause)
         _note(session, summary, row, ticket.id, None, at, old_due, old_target, causes, because)
     return summary
 
@@ -156,11 +159,13 @@ async def _recompute_task(
     if old_target != row.target_seconds:
         old_span = format_span(None if old_target is None else timedelta(seconds=old_target))
         causes.append(f"target {old_span} became {format_span(target)}")
-    edits = _definition_causes(
+    calendar_cause, pipeline_cause = _edit_causes(
         old_definition, definition, old_calendar, calendar_key, f"pipeline {pipeline.key}"
     )
-    # An edit of the pipeline itself is worth naming only when nothing more precise is.
-    causes += [edit for edit in edits if not causes or not edit.startswith("pipeline ")]
+    if calendar_cause is not None:
+        causes.append(calendar_cause)
+    if not causes:
+        causes.append(pipeline_cause)
     _note(
         session,
         summary,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsdesk.db import Base, BigIntPK, JSONType, reference
@@ -112,4 +112,21 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"), index=True)
     response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file a customer attached to a request, kept in the database with the ticket."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(reference("tickets.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(
+        reference("ticket_messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]

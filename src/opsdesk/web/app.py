@@ -8,11 +8,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from opsdesk import __version__
 from opsdesk.clock import Clock, SystemClock
+from opsdesk.console import admin as console_admin
+from opsdesk.console import boards as console_boards
+from opsdesk.console import dashboard as console_dashboard
+from opsdesk.console import queue as console_queue
+from opsdesk.console import tasks as console_tasks
+from opsdesk.console import tickets as console_tickets
+from opsdesk.console.auth_views import router as console_auth_router
 from opsdesk.context import Context
 from opsdesk.db import Database
+from opsdesk.live import views as live_views
+from opsdesk.live.broadcaster import Broadcaster
+from opsdesk.portal import views as portal_views
+from opsdesk.portal import widget as portal_widget
 from opsdesk.settings import Settings
 from opsdesk.sla.recompute import recompute_open_clocks
 from opsdesk.sla.views import router as sla_router
@@ -21,6 +33,8 @@ from opsdesk.tickets.views import router as tickets_router
 from opsdesk.web import errors
 from opsdesk.web.health import router as health_router
 from opsdesk.web.limits import BodyLimitMiddleware
+from opsdesk.web.security import SecurityHeaders
+from opsdesk.web.templating import STATIC
 from opsdesk.webhooks.service import sync_workspace_subscriptions
 from opsdesk.webhooks.views import router as webhooks_router
 from opsdesk.worker.runner import Worker
@@ -41,6 +55,7 @@ def create_app(
     """Return the app. With `run_worker`, an in-process worker runs while the app is up."""
     db = database or Database(settings.database_url)
     ctx = Context(workspace=workspace, clock=clock or SystemClock(), settings=settings)
+    broadcaster = Broadcaster(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +63,7 @@ def create_app(
             await sync_workspace_subscriptions(session, workspace, at=ctx.clock.now())
         await recompute_open_clocks(db, ctx)
         stop = asyncio.Event()
+        live_task = asyncio.create_task(broadcaster.run(stop), name="opsdesk-live")
         worker_task = None
         if run_worker:
             worker_task = asyncio.create_task(Worker(db, ctx).run(stop), name="opsdesk-worker")
@@ -56,6 +72,8 @@ def create_app(
             yield
         finally:
             stop.set()
+            with suppress(asyncio.CancelledError):
+                await live_task
             if worker_task is not None:
                 with suppress(asyncio.CancelledError):
                     await worker_task
@@ -72,9 +90,26 @@ def create_app(
     )
     app.state.db = db
     app.state.ctx = ctx
+    app.state.broadcaster = broadcaster
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        SecurityHeaders,
+        widget_origins=list(workspace.spec.allowed_origins),
+        secure=settings.base_url.startswith("https://"),
+    )
     errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
+        console_auth_router,
+        console_queue.router,
+        console_tickets.router,
+        console_tasks.router,
+        console_dashboard.router,
+        console_boards.router,
+        console_admin.router,
+        live_views.router,
+        portal_views.router,
+        portal_widget.router,
         health_router,
         workspace_router,
         tickets_router,

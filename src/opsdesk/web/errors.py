@@ -11,11 +11,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opsdesk.errors import OpsdeskError
+from opsdesk.errors import OpsdeskError, SignInRequired
+from opsdesk.web.templating import render
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,56 @@ def fields_message(fields: list[dict[str, Any]]) -> str:
     return f"invalid or missing fields: {names}"
 
 
+def _wants_html(request: Request) -> bool:
+    """Pages (not the API) answer browsers with an HTML error page."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+_HEADINGS = {
+    400: "Bad request",
+    401: "Sign in required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Please check the form",
+    429: "Too many requests",
+    503: "Temporarily unavailable",
+}
+
+
+def html_error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    console = request.url.path.startswith("/console")
+    return render(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "heading": _HEADINGS.get(status, "Something went wrong"),
+            "message": message[:1].upper() + message[1:],
+            "console": console,
+            "staff": None,
+            "back_url": "/console" if console else "/",
+            "back_label": "Back to the console" if console else "Back to the start page",
+        },
+        status=status,
+        headers=headers,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(OpsdeskError)
-    async def _opsdesk(_request: Request, exc: OpsdeskError) -> JSONResponse:
+    async def _opsdesk(request: Request, exc: OpsdeskError) -> Response:
+        if isinstance(exc, SignInRequired):
+            if _wants_html(request):
+                return RedirectResponse(exc.sign_in_url, status_code=303)
+        elif _wants_html(request):
+            return html_error(request, exc.status_code, exc.message)
         message = exc.message
         if exc.status_code == 422 and exc.details and message == "the request has invalid fields":
             message = fields_message(exc.details)
@@ -115,7 +163,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {
             404: "not_found",
             405: "method_not_allowed",
@@ -129,6 +177,10 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 405 and headers and "allow" in {key.lower() for key in headers}:
             allowed = next(value for key, value in headers.items() if key.lower() == "allow")
             message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        if _wants_html(request):
+            if exc.status_code == 404:
+                message = "there is no page at this address"
+            return html_error(request, exc.status_code, message, headers)
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)

@@ -1,0 +1,1 @@
+"""The staff console: pages for agents, technicians, supervisors and admins."""

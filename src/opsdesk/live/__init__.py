@@ -1,0 +1,1 @@
+"""Live updates for console pages: committed events pushed to browsers as server-sent events."""

@@ -1,0 +1,1 @@
+"""The customer portal and the request widget that other websites embed."""
