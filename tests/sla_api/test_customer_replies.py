@@ -262,6 +262,30 @@ async def test_next_reply_opens_second_cycle(
     assert second["due_at"] == "2026-03-11T08:00:00Z"
 
 
+async def test_reply_while_waiting_opens_running_cycle(
+    next_response_client: httpx.AsyncClient, make_user: MakeUser, clock: FrozenClock
+) -> None:
+    client = next_response_client
+    agent = await make_user("agent")
+    token = status_token(await submit(client))
+    await agent_reply(client, agent.headers, "SR-000001")
+    await patch_ticket(client, agent.headers, "SR-000001", status="waiting_on_customer")
+    clock.advance(timedelta(hours=2))  # Tue 12:00 Lagos
+
+    response = await customer_reply(client, token, "Photos attached.")
+    sla = await get_sla(client, agent.headers, "SR-000001")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "open"
+    # The reply is applied while the ticket still waits, so the cycle opens paused and
+    # resumes at the same instant when the status goes back to open.
+    cycle = sla_clock(sla, "next_response", cycle=1)
+    assert cycle["state"] == "running"
+    assert cycle["due_at"] == "2026-03-10T13:00:00Z"
+    assert cycle["paused_business_seconds"] == 0
+    assert clock_kinds(cycle) == ["sla.cycle_opened", "sla.resumed"]
+
+
 async def test_early_reply_opens_no_cycle(
     next_response_client: httpx.AsyncClient, make_user: MakeUser, clock: FrozenClock
 ) -> None:

@@ -209,6 +209,24 @@ async def test_clearing_restores_computed_due(
     assert fired["breached_at"] == "2026-03-12T14:00:00Z"
 
 
+async def test_breach_message_names_override(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FrozenClock, db: Database, ctx: Context
+) -> None:
+    supervisor = await make_user("supervisor")
+    sla = await answered_ticket(client, supervisor.headers)
+    await put_due(client, supervisor.headers, sla_clock(sla, "resolution")["id"], OVERRIDDEN_DUE)
+
+    clock.set(utc(3, 12, 15))
+    await fire_due_clocks(db, ctx)
+    resolution = sla_clock(await get_sla(client, supervisor.headers, "SR-000001"), "resolution")
+
+    # The 24h target ran out at 13:00 UTC; the breach came two hours later, at the due
+    # the supervisor set, so "target 24h used up" misstates why it fired.
+    message = clock_entry(resolution, "sla.breached")["message"]
+    assert "used up" not in message
+    assert "by hand" in message
+
+
 async def test_earlier_override_fires_earlier(
     client: httpx.AsyncClient, make_user: MakeUser, clock: FrozenClock, db: Database, ctx: Context
 ) -> None:

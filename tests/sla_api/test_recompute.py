@@ -288,6 +288,45 @@ async def test_paused_clock_target_change_recorded(
     assert entry["message"].endswith("due unchanged: none (paused)")
 
 
+async def test_override_survives_recompute(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    db: Database,
+    ctx: Context,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    supervisor = await make_user("supervisor")
+    await submit(client)
+    before = await get_sla(client, supervisor.headers, "SR-000001")
+    resolution_id = sla_clock(before, "resolution")["id"]
+    response = await client.put(
+        f"/api/v1/tickets/SR-000001/sla/clocks/{resolution_id}/due",
+        json={"due_at": "2026-03-13T09:00:00Z", "reason": "Parts arrive Friday"},
+        headers=supervisor.headers,
+    )
+    assert response.status_code == 200, response.text
+    edited = load_workspace_variant(
+        tmp_path, [(STANDARD_MEDIUM, STANDARD_MEDIUM.replace("PT24H", "PT26H"))], "medium-26h"
+    )
+    new_ctx = context_with(ctx, edited)
+    clock.advance(timedelta(hours=1))
+
+    summary = await recompute_open_clocks(db, new_ctx)
+
+    assert summary.clocks_changed == 1
+    async with client_for(db, new_ctx) as new_client:
+        resolution = sla_clock(
+            await get_sla(new_client, supervisor.headers, "SR-000001"), "resolution"
+        )
+    # The new target is recorded, and the due set by hand still wins.
+    assert resolution["target_seconds"] == 26 * 3600
+    assert resolution["due_at"] == "2026-03-13T09:00:00Z"
+    entry = clock_entry(resolution, "sla.recomputed")
+    assert entry["data"]["causes"] == ["target 24h became 26h"]
+    assert entry["message"].endswith("due unchanged: 2026-03-13T09:00:00+00:00")
+
+
 async def test_condition_change_switches_policy(
     client: httpx.AsyncClient,
     make_user: MakeUser,

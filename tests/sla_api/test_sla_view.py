@@ -10,10 +10,19 @@ falls between 10 and 18 March 2026.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
-from sla_api_support import clock_entry, clock_kinds, get_sla, sla_clock
+from sla_api_support import (
+    client_for,
+    clock_entry,
+    clock_kinds,
+    context_with,
+    get_sla,
+    load_workspace_variant,
+    sla_clock,
+)
 
 from api.api_support import MakeUser, error_of, patch_ticket, submit, utc
 from opsdesk.clock import FrozenClock
@@ -256,6 +265,41 @@ async def test_running_clock_past_due_reads_breached(
     assert first_response["state"] == "breached"
     assert first_response["breached_at"] is None
     assert first_response["business_seconds_elapsed"] == 4.5 * 3600
+
+
+async def test_removed_policy_still_readable(
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database, ctx: Context, tmp_path: Path
+) -> None:
+    agent = await make_user("agent")
+    await submit(client, contact_method="site_visit", site_address="4 Marina Road, Lagos")
+    response = await client.patch(
+        "/api/v1/tasks/TK-000001", json={"stage": "done"}, headers=agent.headers
+    )
+    assert response.status_code == 200, response.text
+    await patch_ticket(client, agent.headers, "SR-000001", status="closed")
+    site_visit_policy = (
+        "  - key: site_visit\n"
+        "    name: Site visit\n"
+        "    when: {contact_method: site_visit}\n"
+        "    calendar: lagos_office\n"
+        "    targets:\n"
+        "      low:    {first_response: PT8H, resolution: PT60H}\n"
+        "      medium: {first_response: PT4H, resolution: PT36H}\n"
+        "      high:   {first_response: PT2H, resolution: PT18H}\n"
+        "      urgent: {first_response: PT1H, resolution: PT8H}\n"
+    )
+    edited = load_workspace_variant(tmp_path, [(site_visit_policy, "")], "no-site-visit")
+
+    async with client_for(db, context_with(ctx, edited)) as new_client:
+        sla = await get_sla(new_client, agent.headers, "SR-000001")
+
+    # The closed ticket keeps the policy key it was measured with.
+    assert sla["policy"] == "site_visit"
+    assert sla["policy_name"] == "site_visit"
+    assert sla["calendar"] == "lagos_office"
+    resolution = sla_clock(sla, "resolution")
+    assert resolution["state"] == "met"
+    assert resolution["target_seconds"] == 36 * 3600
 
 
 # Access

@@ -206,7 +206,11 @@ async def _breach(
         clock_id=clock.id,
         at=instant,
         kind="sla.breached",
-        message=f"{_what(clock, task)} breached: target {_span(clock.target_seconds or 0)} used up",
+        message=(
+            f"{_what(clock, task)} breached: the due set by hand, {instant.isoformat()}, passed"
+            if clock.due_override_at is not None
+            else f"{_what(clock, task)} breached: target {_span(clock.target_seconds or 0)} used up"
+        ),
         data={"fired_at": now.isoformat()},
     )
     emit(

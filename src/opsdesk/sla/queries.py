@@ -62,13 +62,20 @@ async def ticket_sla(session: AsyncSession, ctx: Context, ticket: Ticket) -> Tic
             task_clocks.append((task, reference, view))
         elif clock.metric == "resolution":
             resolution = view
-    policy = ctx.workspace.policy(ticket.sla_policy)
+    policy = next((p for p in ctx.workspace.spec.sla_policies if p.key == ticket.sla_policy), None)
+    if policy is not None:
+        policy_name, calendar = policy.name, ctx.workspace.policy_calendar_key(policy)
+    else:
+        # A ticket whose clocks have all stopped keeps the key of a policy that the
+        # workspace file may no longer define. Its stored clocks are shown all the same.
+        policy_name = ticket.sla_policy
+        calendar = resolution.calendar if resolution else ctx.workspace.spec.default_calendar
     return TicketSla(
         reference=reference_of(ctx, ticket),
         priority=ticket.priority,
-        policy=policy.key,
-        policy_name=policy.name,
-        calendar=ctx.workspace.policy_calendar_key(policy),
+        policy=ticket.sla_policy,
+        policy_name=policy_name,
+        calendar=calendar,
         clocks=details,
         resolution_risks=resolution_risks(resolution, task_clocks),
     )

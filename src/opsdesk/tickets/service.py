@@ -423,7 +423,7 @@ async def change_status(
         message=f"Status changed from {old_status} to {new_status}{because}",
         data={"from": old_status, "to": new_status, "reason": reason},
     )
-    await sla.on_ticket_status(session, ctx, ticket, old_status=old_status, at=at)
+    await sla.on_ticket_status(session, ctx, ticket, old_status=old_status, at=at, actor=actor)
     emit(
         session,
         type="ticket.status_changed",
