@@ -1,5 +1,6 @@
 """Import every model so that `Base.metadata` knows all tables (for Alembic and tests)."""
 
+from opsdesk.automation.models import AssignmentCursor, AutomationRule, RuleTimer
 from opsdesk.db import Base
 from opsdesk.escalations.models import EscalationFiring
 from opsdesk.events.models import OutboxEvent
@@ -13,12 +14,15 @@ from opsdesk.workspace.models import WorkspaceState
 
 __all__ = [
     "ApiToken",
+    "AssignmentCursor",
     "Attachment",
+    "AutomationRule",
     "Base",
     "EscalationFiring",
     "IdempotencyKey",
     "Notification",
     "OutboxEvent",
+    "RuleTimer",
     "SavedView",
     "SlaClock",
     "Task",

@@ -16,4 +16,5 @@ EVENT_TYPES: tuple[str, ...] = (
     "sla.warning",
     "sla.breached",
     "escalation.triggered",
+    "automation.rule_ran",
 )

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsdesk.db import Base, BigIntPK
+from opsdesk.db import Base, BigIntPK, JSONType
 
 
 class OutboxEvent(Base):
@@ -23,6 +23,12 @@ class OutboxEvent(Base):
             postgresql_where=text("dispatched_at IS NULL"),
             sqlite_where=text("dispatched_at IS NULL"),
         ),
+        Index(
+            "ix_outbox_events_rules_pending",
+            "id",
+            postgresql_where=text("rules_done_at IS NULL"),
+            sqlite_where=text("rules_done_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -32,3 +38,7 @@ class OutboxEvent(Base):
     ticket_id: Mapped[int | None] = mapped_column(BigIntPK, index=True)
     payload: Mapped[dict[str, Any]]
     dispatched_at: Mapped[datetime | None]
+    cause: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, comment="The automation rule whose action caused this event, and chain depth."
+    )
+    rules_done_at: Mapped[datetime | None]

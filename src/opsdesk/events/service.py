@@ -12,6 +12,9 @@ from opsdesk.events.catalog import EVENT_TYPES
 from opsdesk.events.models import OutboxEvent
 from opsdesk.wakeups import request_wakeup
 
+CAUSE_KEY = "opsdesk_event_cause"
+"""Session info key: while an automation rule acts, the events it causes carry its name."""
+
 
 def emit(
     session: AsyncSession,
@@ -38,6 +41,8 @@ def emit(
             "ticket_id": ticket_id,
             "payload": data,
             "dispatched_at": None,
+            "cause": session.sync_session.info.get(CAUSE_KEY),
+            "rules_done_at": None,
         },
     )
     request_wakeup(session, "outbox")

@@ -18,7 +18,7 @@ from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
 from opsdesk.tickets.references import TASK_PREFIX, format_reference, parse_reference
 from opsdesk.users.models import User
-from opsdesk.workspace.schema import TicketStatus
+from opsdesk.workspace.schema import TaskTemplate, TicketStatus
 
 
 def task_reference(task: Task) -> str:
@@ -50,10 +50,50 @@ async def create_tasks_for_ticket(
 ) -> list[Task]:
     """Create one task per template of the ticket's service type, each with its clock."""
     service_type = ctx.workspace.service_type(ticket.service_type)
+    templates = [
+        (template, template.pipeline or service_type.pipeline) for template in service_type.tasks
+    ]
+    return await _create_tasks(session, ctx, ticket, templates, at=at, actor=timeline.SYSTEM)
+
+
+async def create_task_from_template(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    template_key: str,
+    actor: str,
+    at: datetime,
+) -> Task:
+    """Create a task from a template of any service type (automation rules use this)."""
+    for service_type in ctx.workspace.spec.service_types:
+        for template in service_type.tasks:
+            if template.key == template_key:
+                pipeline = template.pipeline or service_type.pipeline
+                created = await _create_tasks(
+                    session, ctx, ticket, [(template, pipeline)], at=at, actor=actor
+                )
+                return created[0]
+    raise InvalidInput(
+        f"unknown task template {template_key!r}",
+        details=[{"field": "template", "message": "no service type has this task template"}],
+    )
+
+
+async def _create_tasks(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    templates: list[tuple[TaskTemplate, str]],
+    *,
+    at: datetime,
+    actor: str,
+) -> list[Task]:
     created: list[Task] = []
-    ids = await allocate_ids(session, table_of(Task), len(service_type.tasks))
-    for template, task_id in zip(service_type.tasks, ids, strict=True):
-        pipeline = ctx.workspace.pipeline(template.pipeline or service_type.pipeline)
+    ids = await allocate_ids(session, table_of(Task), len(templates))
+    tasks_list = await tasks_of(ticket)
+    for (template, pipeline_key), task_id in zip(templates, ids, strict=True):
+        pipeline = ctx.workspace.pipeline(pipeline_key)
         task = Task(
             id=task_id,
             ticket_id=ticket.id,
@@ -66,7 +106,7 @@ async def create_tasks_for_ticket(
             created_at=at,
             updated_at=at,
         )
-        ticket.tasks.append(task)
+        tasks_list.append(task)
         created.append(task)
     for task in created:
         await sla.start_task_clock(session, ctx, task, ticket, at=at)
@@ -76,6 +116,7 @@ async def create_tasks_for_ticket(
             task_id=task.id,
             at=at,
             kind="task.created",
+            actor=actor,
             message=(
                 f"Task {task_reference(task)} created in pipeline {task.pipeline}: {task.title}"
                 + (f", due {task.due_at.isoformat()}" if task.due_at else "")

@@ -337,7 +337,7 @@ async def public_status(session: AsyncSession, ctx: Context, ticket: Ticket) -> 
         resolution_due=resolution.due_at if resolution and resolution.phase != "stopped" else None,
         messages=[
             PublicMessage(
-                author="agent" if message.author_kind == "agent" else "customer",
+                author="customer" if message.author_kind == "customer" else "agent",
                 body=message.body,
                 created_at=message.created_at,
             )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsdesk.automation import waits
 from opsdesk.context import Context
 from opsdesk.db import allocate_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput, NotFound
@@ -200,6 +201,7 @@ async def create_ticket(
     )
     clocks = await sla.start_ticket_clocks(session, ctx, ticket, at=at)
     created_tasks = await tasks.create_tasks_for_ticket(session, ctx, ticket, at=at)
+    await waits.plan_wait_rules(session, ctx, ticket, at=at)
     emit(
         session,
         type="ticket.created",
@@ -424,6 +426,7 @@ async def change_status(
         data={"from": old_status, "to": new_status, "reason": reason},
     )
     await sla.on_ticket_status(session, ctx, ticket, old_status=old_status, at=at, actor=actor)
+    await waits.plan_wait_rules(session, ctx, ticket, at=at)
     emit(
         session,
         type="ticket.status_changed",
@@ -591,3 +594,79 @@ async def assign(
         },
     )
     return True
+
+
+async def add_tag(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, tag: str, actor: str, at: datetime
+) -> bool:
+    """Tag the ticket; return False if it already had the tag."""
+    if tag in ticket.tags:
+        return False
+    ticket.tags = [*ticket.tags, tag]
+    ticket.updated_at = at
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        at=at,
+        kind="ticket.updated",
+        actor=actor,
+        message=f"Tag {tag} added",
+        data={"field": "tags", "added": tag},
+    )
+    emit(
+        session,
+        type="ticket.updated",
+        at=at,
+        ticket_id=ticket.id,
+        data={
+            "reference": reference_of(ctx, ticket),
+            "field": "tags",
+            "added": tag,
+            "tags": ticket.tags,
+        },
+    )
+    return True
+
+
+async def add_system_message(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, body: str, actor: str, at: datetime
+) -> TicketMessage:
+    """Send the customer an automatic public message.
+
+    It is delivered like an agent's reply (`ticket.replied` with `automated: true`), but it
+    is not a person answering, so it does not meet the first-response target.
+    """
+    _check_open(ctx, ticket, "take messages")
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        author_kind="system",
+        author_user_id=None,
+        public=True,
+        body=body,
+        created_at=at,
+    )
+    session.add(message)
+    ticket.updated_at = at
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        at=at,
+        kind="ticket.replied",
+        actor=actor,
+        message="Automatic message sent to the customer",
+        data={"automated": True},
+    )
+    emit(
+        session,
+        type="ticket.replied",
+        at=at,
+        ticket_id=ticket.id,
+        data={
+            "reference": reference_of(ctx, ticket),
+            "public": True,
+            "author": "system",
+            "automated": True,
+            "body": body,
+        },
+    )
+    return message

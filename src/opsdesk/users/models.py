@@ -28,6 +28,9 @@ class User(Base):
     created_at: Mapped[datetime]
     failed_sign_ins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
+    away_until: Mapped[datetime | None] = mapped_column(
+        comment="Automatic assignment skips the user until then."
+    )
 
 
 class TeamMember(Base):

@@ -67,7 +67,7 @@ async def dispatch_outbox(db: Database, ctx: Context, *, limit: int = 200) -> in
         created = 0
         for event in events:
             for subscription in subscriptions:
-                if matches(subscription, event.type):
+                if matches(subscription, event.type) or _addressed_to(subscription, event):
                     session.add(
                         WebhookDelivery(
                             public_id=new_public_id("dlv"),
@@ -84,6 +84,14 @@ async def dispatch_outbox(db: Database, ctx: Context, *, limit: int = 200) -> in
         if created:
             request_wakeup(session, "deliveries")
     return len(events)
+
+
+def _addressed_to(subscription: WebhookSubscription, event: OutboxEvent) -> bool:
+    """Whether an automation rule's call_webhook action named this subscription."""
+    if event.type != "automation.rule_ran" or subscription.workspace_key is None:
+        return False
+    targets = event.payload.get("deliver_to") or []
+    return subscription.workspace_key in targets
 
 
 @dataclass(frozen=True)

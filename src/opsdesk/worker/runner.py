@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from opsdesk.automation.jobs import fire_rule_timers, next_rule_timer_at, run_event_rules
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
@@ -52,6 +53,7 @@ class Worker:
             loops = [
                 self._loop("timers", stop, self._fire_timers, self._next_timer),
                 self._loop("outbox", stop, self._dispatch, None),
+                self._loop("rules", stop, self._run_rules, None),
                 self._loop("deliveries", stop, lambda: self._deliver(client), self._next_delivery),
             ]
             if self.db.dialect == "postgresql":
@@ -60,7 +62,11 @@ class Worker:
         logger.info("worker %s stopped", self.name)
 
     async def _fire_timers(self) -> int:
-        return await fire_due_clocks(self.db, self.ctx, limit=200)
+        fired = await fire_due_clocks(self.db, self.ctx, limit=200)
+        return fired + await fire_rule_timers(self.db, self.ctx, limit=200)
+
+    async def _run_rules(self) -> int:
+        return await run_event_rules(self.db, self.ctx)
 
     async def _dispatch(self) -> int:
         return await dispatch_outbox(self.db, self.ctx)
@@ -70,7 +76,8 @@ class Worker:
 
     async def _next_timer(self) -> datetime | None:
         async with self.db.read() as session:
-            return await next_fire_at(session)
+            instants = [await next_fire_at(session), await next_rule_timer_at(session)]
+        return min((instant for instant in instants if instant is not None), default=None)
 
     async def _next_delivery(self) -> datetime | None:
         return await next_delivery_at(self.db)
@@ -127,7 +134,7 @@ class Worker:
                 connection.add_termination_listener(on_close)
                 await connection.add_listener(NOTIFY_CHANNEL, relay)
                 # Work may have been announced while no listener was connected.
-                self.db.wakeups.wake(["timers", "outbox", "deliveries"])
+                self.db.wakeups.wake(["timers", "outbox", "deliveries", "rules"])
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(closed.wait())]
                 try:
                     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

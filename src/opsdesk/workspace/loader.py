@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from opsdesk.automation.schema import ConditionGroup, Rule
 from opsdesk.calendars import BusinessCalendar, CalendarError
 from opsdesk.errors import WorkspaceError
 from opsdesk.events.catalog import EVENT_TYPES
 from opsdesk.workspace.runtime import CHANNELS, Workspace
-from opsdesk.workspace.schema import KEY_PATTERN, Conditions, WorkspaceFile
+from opsdesk.workspace.schema import KEY_PATTERN, Conditions, TicketStatus, WorkspaceFile
 from opsdesk.yamlio import LoadedYaml, YamlError, format_path, load_yaml
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -325,6 +326,8 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                         problems.add(path, "notify needs a role, a team or a user")
                     expect((*path, "team"), action.team, teams, "team")
 
+    _check_rules(spec, problems)
+
     for index, subscription in enumerate(spec.subscriptions):
         base = ("subscriptions", index)
         for event_index, event_type in enumerate(subscription.events):
@@ -354,6 +357,90 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                     (*base, "secret"),
                     "invalid secret: expected whsec_ followed by at least 24 base64 characters",
                 )
+
+
+def _check_rules(spec: WorkspaceFile, problems: _Problems) -> None:
+    """Check that rules name statuses, priorities, teams, templates and events that exist."""
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(spec.rules):
+        base: Path_ = ("rules", index)
+        if rule.key in seen:
+            first = seen[rule.key]
+            problems.add(
+                (*base, "key"), f"duplicate rule key {rule.key!r}, first used at rules[{first}]"
+            )
+        seen.setdefault(rule.key, index)
+        for path, message in _rule_problems(spec, rule):
+            problems.add((*base, *path), message)
+
+
+def rule_problems(spec: WorkspaceFile, rule: Rule) -> list[tuple[str, str]]:
+    """Return (path, message) for every name in `rule` that `spec` does not define."""
+    return [(format_path(path), message) for path, message in _rule_problems(spec, rule)]
+
+
+def _rule_problems(spec: WorkspaceFile, rule: Rule) -> list[tuple[Path_, str]]:
+    keys: dict[str, set[str]] = {
+        "priority": {priority.key for priority in spec.priorities},
+        "team": {team.key for team in spec.teams},
+        "pipeline": {pipeline.key for pipeline in spec.pipelines},
+        "service_type": {service.key for service in spec.service_types},
+        "contact_method": {method.key for method in spec.contact_methods},
+        "channel": set(CHANNELS),
+        "status": {status.value for status in TicketStatus},
+    }
+    templates = {task.key for service in spec.service_types for task in service.tasks}
+    subscriptions = {subscription.key for subscription in spec.subscriptions}
+    found: list[tuple[Path_, str]] = []
+
+    def expect(path: Path_, value: str | None, known: set[str], what: str) -> None:
+        if value is not None and value not in known:
+            names = ", ".join(sorted(known))
+            found.append((path, f"unknown {what} {value!r}; expected one of {names}"))
+
+    def check_condition(path: Path_, condition: Any) -> None:
+        if condition is None:
+            return
+        if isinstance(condition, ConditionGroup):
+            for group in ("all", "any"):
+                for index, part in enumerate(getattr(condition, group) or []):
+                    check_condition((*path, group, index), part)
+            return
+        known = keys.get(condition.field)
+        if known is None:
+            return
+        what = condition.field.replace("_", " ")
+        if isinstance(condition.equals, str):
+            expect((*path, "equals"), condition.equals, known, what)
+        for operator, values in (("in", condition.in_), ("not_in", condition.not_in)):
+            for index, value in enumerate(values or []):
+                expect((*path, operator, index), value, known, what)
+
+    for event_index, event_type in enumerate(rule.on or []):
+        if event_type not in EVENT_TYPES:
+            found.append(
+                (
+                    ("on", event_index),
+                    f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}",
+                )
+            )
+    check_condition(("when",), rule.when)
+    for action_index, action in enumerate(rule.actions):
+        path: Path_ = ("actions", action_index)
+        match action.action:
+            case "set_field":
+                expect((*path, "value"), action.value, keys[action.field], action.field)
+            case "assign":
+                expect((*path, "team"), action.team, keys["team"], "team")
+            case "create_task":
+                expect((*path, "template"), action.template, templates, "task template")
+            case "notify":
+                if action.role is None and action.team is None and action.user is None:
+                    found.append((path, "notify needs a role, a team or a user"))
+                expect((*path, "team"), action.team, keys["team"], "team")
+            case "call_webhook":
+                expect((*path, "subscription"), action.subscription, subscriptions, "subscription")
+    return found
 
 
 def _check_priority_table(

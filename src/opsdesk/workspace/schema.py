@@ -6,58 +6,32 @@ another (a pipeline naming a calendar that exists, and so on) live in `loader.py
 
 from __future__ import annotations
 
-from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator
 
-from opsdesk.calendars.durations import parse_duration
+from opsdesk.automation.schema import Rule
+from opsdesk.workspace.types import (
+    KEY_PATTERN,
+    Duration,
+    Fraction,
+    Key,
+    Metric,
+    Named,
+    Strict,
+    TicketStatus,
+)
 
-KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=64)]
-"""A lowercase snake_case identifier such as ``smart_home``."""
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"invalid duration {value!r}: write it as a quoted string like PT4H")
-    duration = parse_duration(value)
-    if duration <= timedelta(0):
-        raise ValueError(f'invalid duration "{value}": must be longer than zero')
-    return duration
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Fraction = Annotated[float, Field(gt=0, lt=1)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Metric(StrEnum):
-    FIRST_RESPONSE = "first_response"
-    NEXT_RESPONSE = "next_response"
-    RESOLUTION = "resolution"
-    OPERATIONAL = "operational"
-
-
-class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING_ON_CUSTOMER = "waiting_on_customer"
-    PENDING_THIRD_PARTY = "pending_third_party"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Named(Strict):
-    key: Key
-    name: str = Field(min_length=1, max_length=120)
+__all__ = [
+    "KEY_PATTERN",
+    "Duration",
+    "Fraction",
+    "Key",
+    "Metric",
+    "Named",
+    "Strict",
+    "TicketStatus",
+]
 
 
 class Priority(Named):
@@ -246,6 +220,7 @@ class WorkspaceFile(Strict):
     sla_policies: list[SlaPolicy] = Field(min_length=1)
     escalations: list[Escalation] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list, description="Automation rules, run in order.")
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Web origins allowed to embed the request widget and call the intake API.",

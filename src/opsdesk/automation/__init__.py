@@ -1,0 +1,1 @@
+"""Automation rules: actions run on events or after a ticket has waited in a status."""
