@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -50,6 +53,14 @@ class Settings(BaseSettings):
         description="How long a worker owns a claimed delivery before another may take it.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description=(
+            "Key that signs acknowledgement links in notifications. When unset, a random key "
+            "is created once and kept in the database."
+        ),
+    )
     session_idle_minutes: int = Field(
         default=12 * 60,
         gt=0,
@@ -64,6 +75,135 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(
         default=15, gt=0, description="How long a locked account stays locked, in minutes."
     )
+    attachment_max_files: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Files a customer may attach to one portal or widget submission; 0 turns "
+        "attachments off.",
+    )
+    attachment_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="Largest attached file, in bytes."
+    )
+    rate_limit_address_burst: int = Field(
+        default=10,
+        ge=1,
+        description="Public submissions (intake, portal and widget forms, customer replies) "
+        "one client address may send in a row before it is limited.",
+    )
+    rate_limit_address_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Submissions per minute that one client address regains after its burst.",
+    )
+    rate_limit_origin_burst: int = Field(
+        default=60,
+        ge=1,
+        description="Public submissions carrying the same Origin header that may arrive in a "
+        "row before that origin is limited.",
+    )
+    rate_limit_origin_per_minute: float = Field(
+        default=60.0,
+        gt=0,
+        description="Submissions per minute that one Origin regains after its burst.",
+    )
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies, comma-separated "
+        "(10.0.0.1, 172.16.0.0/12). Only for requests from these does the client address "
+        "come from X-Forwarded-For.",
+    )
+    # E-mail intake and outgoing mail; docs/email.md describes each.
+    mail_default_service_type: str | None = Field(
+        default=None,
+        description="Service type key of tickets created from e-mail. It must exist in the "
+        "workspace; while it is unset, e-mail intake rejects messages.",
+    )
+    mail_default_priority: str | None = Field(
+        default=None,
+        description="Priority key of tickets created from e-mail (default: the workspace's "
+        "default_priority).",
+    )
+    mail_contact_method: str = Field(
+        default="email", description="Contact method key of tickets created from e-mail."
+    )
+    mail_max_message_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="Largest raw message POST /api/v1/inbound/email accepts, in bytes.",
+    )
+    mail_attachment_max_files: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description="Attachments kept from one incoming message; 0 keeps none.",
+    )
+    mail_attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest attachment kept from an incoming message, in bytes.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for outgoing mail; no mail is sent while unset."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls upgrades a plain connection, tls connects with TLS from the "
+        "start (usually port 465), none sends in clear text (only for a local relay).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP user name, if needed.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Per SMTP connection attempt, in seconds."
+    )
+    mail_from: str | None = Field(
+        default=None,
+        description="From: of outgoing mail, such as 'Brightline Support "
+        "<support@example.com>'. Required when OPSDESK_SMTP_HOST is set.",
+    )
+    mail_reply_to: str | None = Field(
+        default=None,
+        description="Reply-To: of outgoing mail, when replies go to another address than From:.",
+    )
+    mail_acknowledge_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["email", "portal", "widget", "api"],
+        description="Channels whose new tickets get an acknowledgement by mail, comma-separated.",
+    )
+    mail_retry_span_seconds: int = Field(
+        default=2 * 24 * 3600,
+        gt=0,
+        description="How long a mail that the SMTP server did not accept keeps being retried.",
+    )
+    mail_max_event_age_seconds: int = Field(
+        default=3 * 24 * 3600,
+        gt=0,
+        description="Events older than this when the worker first sees them are not mailed, "
+        "so turning SMTP on does not mail the whole history.",
+    )
+
+    @model_validator(mode="after")
+    def _check_mail_sender(self) -> Settings:
+        if self.smtp_host and not self.mail_from:
+            raise ValueError(
+                "OPSDESK_MAIL_FROM must be set when OPSDESK_SMTP_HOST is, for example "
+                "'Support <support@example.com>'"
+            )
+        for name in ("mail_from", "mail_reply_to"):
+            value = getattr(self, name)
+            if value is not None and "@" not in parseaddr(value)[1]:
+                raise ValueError(
+                    f"OPSDESK_{name.upper()} must be an e-mail address such as "
+                    f"'Support <support@example.com>', got {value!r}"
+                )
+        return self
+
+    @field_validator("mail_acknowledge_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_lease(self) -> Settings:
@@ -76,6 +216,20 @@ class Settings(BaseSettings):
                 f"than OPSDESK_WEBHOOK_TIMEOUT_SECONDS ({self.webhook_timeout_seconds:g})"
             )
         return self
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            try:
+                return [ip_network(item, strict=False) for item in items]
+            except ValueError as exc:
+                raise ValueError(
+                    f"OPSDESK_TRUSTED_PROXIES must list IP addresses or networks such as "
+                    f"10.0.0.1 or 172.16.0.0/12, separated by commas: {exc}"
+                ) from None
+        return value
 
     @field_validator("database_url")
     @classmethod

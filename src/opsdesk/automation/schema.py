@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from opsdesk.workspace.types import Duration, Key, Named, Strict, TicketStatus
+from opsdesk.schema_types import Duration, Key, Named, Strict, TicketStatus
 
 CONDITION_FIELDS = (
     "status",

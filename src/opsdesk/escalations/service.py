@@ -7,12 +7,14 @@ duplicate that got past both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
+from opsdesk.escalations.acknowledge import ack_token, link_secret
 from opsdesk.escalations.models import EscalationFiring
 from opsdesk.events.service import emit
 from opsdesk.notifications.service import notify_users
@@ -49,61 +51,95 @@ async def run_escalations(
     task: Task | None,
     at: datetime,
 ) -> list[str]:
-    """Run every matching escalation not yet fired for this clock; return their keys."""
+    """Run every single-step escalation on `on` for this clock; return their keys."""
     facts = tickets.facts_of(ticket)
     fired: list[str] = []
     for escalation in ctx.workspace.escalations_for(on, clock.metric, facts):
-        # The caller fires each level of a clock once (it holds the clock's row lock and
-        # checks warned_at or breached_at); this row makes a duplicate fail on commit.
-        session.add(
-            EscalationFiring(clock_id=clock.id, level=f"{on}:{escalation.key}", fired_at=at)
-        )
-        outcomes = []
-        notified: list[str] = []
-        for action in escalation.actions:
-            outcome, people = await _run_action(
-                session, ctx, escalation, action, clock, ticket, task, at
-            )
-            outcomes.append(outcome)
-            notified.extend(people)
-        summary = "; ".join(outcome for outcome in outcomes if outcome)
-        reference = tickets.reference_of(ctx, ticket)
-        timeline.record(
+        assert escalation.actions is not None
+        await run_step(
             session,
-            ticket_id=ticket.id,
-            task_id=task.id if task else None,
-            clock_id=clock.id,
+            ctx,
+            escalation=escalation,
+            actions=escalation.actions,
+            level=on,
+            firing_key=f"{on}:{escalation.key}",
+            clock=clock,
+            ticket=ticket,
+            task=task,
             at=at,
-            kind="escalation.triggered",
-            actor=f"escalation:{escalation.key}",
-            message=f"Escalation {escalation.name!r} ran on {on} of {clock.metric}: {summary}",
-            data={
-                "escalation": escalation.key,
-                "level": on,
-                "metric": clock.metric,
-                "notified": notified,
-            },
-        )
-        emit(
-            session,
-            type="escalation.triggered",
-            at=at,
-            ticket_id=ticket.id,
-            data={
-                "reference": reference,
-                "escalation": escalation.key,
-                "name": escalation.name,
-                "level": on,
-                "metric": clock.metric,
-                "cycle": clock.cycle,
-                "task": tasks.task_reference(task) if task else None,
-                "summary": summary,
-                "notified": notified,
-                "priority": ticket.priority,
-            },
         )
         fired.append(escalation.key)
     return fired
+
+
+async def run_step(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    escalation: Escalation,
+    actions: Sequence[EscalationAction],
+    level: str,
+    firing_key: str,
+    clock: SlaClock,
+    ticket: Ticket,
+    task: Task | None,
+    at: datetime,
+) -> str:
+    """Run one escalation step's actions, record it on the timeline and emit the event.
+
+    `firing_key` names the step for this clock ("breach:notify_boss", or a ladder level
+    with its repetition); a unique constraint on (clock, firing_key) makes a duplicate
+    firing fail on commit, whatever the caller checked before.
+    """
+    session.add(EscalationFiring(clock_id=clock.id, level=firing_key, fired_at=at))
+    outcomes = []
+    notified: list[str] = []
+    for action in actions:
+        outcome, people = await _run_action(
+            session, ctx, escalation, action, clock, ticket, task, at
+        )
+        outcomes.append(outcome)
+        notified.extend(people)
+    summary = "; ".join(outcome for outcome in outcomes if outcome)
+    reference = tickets.reference_of(ctx, ticket)
+    secret = await link_secret(session, ctx)
+    acknowledge_url = f"{ctx.settings.base_url}/ack/{ack_token(secret, clock.id, now=at)}"
+    timeline.record(
+        session,
+        ticket_id=ticket.id,
+        task_id=task.id if task else None,
+        clock_id=clock.id,
+        at=at,
+        kind="escalation.triggered",
+        actor=f"escalation:{escalation.key}",
+        message=f"Escalation {escalation.name!r} ran at {level} of {clock.metric}: {summary}",
+        data={
+            "escalation": escalation.key,
+            "level": level,
+            "metric": clock.metric,
+            "notified": notified,
+        },
+    )
+    emit(
+        session,
+        type="escalation.triggered",
+        at=at,
+        ticket_id=ticket.id,
+        data={
+            "reference": reference,
+            "escalation": escalation.key,
+            "name": escalation.name,
+            "level": level,
+            "metric": clock.metric,
+            "cycle": clock.cycle,
+            "task": tasks.task_reference(task) if task else None,
+            "summary": summary,
+            "notified": notified,
+            "priority": ticket.priority,
+            "acknowledge_url": acknowledge_url,
+        },
+    )
+    return summary
 
 
 async def _run_action(
@@ -208,7 +244,11 @@ async def _notify(
     what = f"task {tasks.task_reference(task)} of {reference}" if task else reference
     title = f"{escalation.name}: {clock.metric.replace('_', ' ')} of {what}"
     due = clock.due_at.isoformat() if clock.due_at else "no due instant"
-    body = action.message or f"{ticket.subject} (priority {ticket.priority}); due {due}."
+    secret = await link_secret(session, ctx)
+    acknowledge_url = f"{ctx.settings.base_url}/ack/{ack_token(secret, clock.id, now=at)}"
+    body = (action.message or f"{ticket.subject} (priority {ticket.priority}); due {due}.") + (
+        f" Acknowledge: {acknowledge_url}"
+    )
     notify_users(
         session,
         users=list(users.values()),

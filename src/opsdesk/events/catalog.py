@@ -16,5 +16,6 @@ EVENT_TYPES: tuple[str, ...] = (
     "sla.warning",
     "sla.breached",
     "escalation.triggered",
+    "escalation.acknowledged",
     "automation.rule_ran",
 )

@@ -36,6 +36,9 @@ def slack_message(event_type: str, data: dict[str, Any], *, base_url: str) -> di
     elif event_type == "escalation.triggered":
         summary = escape(data.get("summary", ""))
         text = f":arrow_up: Escalation {escape(data.get('escalation'))} ran on {link}: {summary}"
+        acknowledge_url = data.get("acknowledge_url")
+        if acknowledge_url:
+            text += f" <{acknowledge_url}|Acknowledge>"
     else:
         text = f"{escape(event_type)} on {link}".strip()
     return {"text": text}

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
 from opsdesk.db import Database
-from opsdesk.escalations.service import run_escalations
+from opsdesk.escalations.service import run_escalations, run_step
 from opsdesk.events.service import emit
+from opsdesk.sla.ladders import plan_ladder
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span
-from opsdesk.sla.service import BREACH, WARNING, schedule_next_fire
+from opsdesk.sla.service import BREACH, LADDER, WARNING, ladder_for, schedule_next_fire
 from opsdesk.tasks.models import Task
 from opsdesk.tasks.service import task_reference
 from opsdesk.tickets import timeline
@@ -109,8 +110,76 @@ async def fire_clock(
         await _warn(session, ctx, clock, ticket, task, instant=clock.warn_at, now=now)
     elif clock.next_fire_kind == BREACH and clock.breached_at is None and clock.due_at is not None:
         await _breach(session, ctx, clock, ticket, task, instant=clock.due_at, now=now)
+    elif clock.next_fire_kind == LADDER and clock.next_fire_level is not None:
+        await _climb(session, ctx, clock, ticket, task, level_id=clock.next_fire_level, now=now)
     clock.fire_attempts = 0
-    schedule_next_fire(session, clock)
+    calendar = ctx.workspace.calendar(clock.calendar)
+    schedule_next_fire(
+        session, clock, ladder=ladder_for(ctx, clock, ticket), calendar=calendar, at=now
+    )
+
+
+async def _climb(
+    session: AsyncSession,
+    ctx: Context,
+    clock: SlaClock,
+    ticket: Ticket,
+    task: Task | None,
+    *,
+    level_id: str,
+    now: datetime,
+) -> None:
+    """Fire one escalation ladder level (or one repetition of it)."""
+    ladder = dict(clock.ladder or {})
+    entry = dict(ladder.get(level_id, {}))
+    found = ctx.workspace.ladder_level(level_id)
+    if found is None:
+        entry["state"] = "cancelled"
+        ladder[level_id] = entry
+        clock.ladder = ladder
+        timeline.record(
+            session,
+            ticket_id=ticket.id,
+            task_id=task.id if task else None,
+            clock_id=clock.id,
+            at=now,
+            kind="escalation.cancelled",
+            message=f"escalation level {level_id} cancelled: it is no longer in the workspace file",
+        )
+        return
+    escalation, level = found
+    plan = plan_ladder(
+        ladder_for(ctx, clock, ticket),
+        due=clock.due_at,
+        calendar=ctx.workspace.calendar(clock.calendar),
+        state=ladder,
+        acknowledged_at=clock.acknowledged_at,
+        started_at=clock.started_at,
+    )
+    if plan.next_level != level_id or plan.next_at is None or plan.next_at > now:
+        # The clock changed since this firing was planned (acknowledged, paused, new due);
+        # the caller plans the next firing again.
+        return
+    count = int(entry.get("count", 0))
+    # The first firing records the level's own instant; a repeat records when it really
+    # ran, which is what the next repeat is counted from.
+    instant = plan.next_at if count == 0 else now
+    label = f"level {level.key}" + (f", repeat {count}" if count else "")
+    await run_step(
+        session,
+        ctx,
+        escalation=escalation,
+        actions=level.actions,
+        level=label,
+        firing_key=f"ladder:{level_id}:{count + 1}",
+        clock=clock,
+        ticket=ticket,
+        task=task,
+        at=instant,
+    )
+    entry.update({"state": "pending", "count": count + 1, "last": instant.isoformat()})
+    ladder[level_id] = entry
+    clock.ladder = ladder
 
 
 def _payload(ctx: Context, clock: SlaClock, ticket: Ticket, task: Task | None) -> dict[str, object]:

@@ -61,6 +61,15 @@ class SlaClock(Base):
     )
     next_fire_at: Mapped[datetime | None]
     next_fire_kind: Mapped[str | None] = mapped_column(String(16))
+    next_fire_level: Mapped[str | None] = mapped_column(
+        String(140), comment="The ladder level that fires next, when next_fire_kind is ladder."
+    )
+    ladder: Mapped[dict[str, Any]] = mapped_column(
+        JSONType,
+        default=dict,
+        server_default=text("'{}'"),
+        comment="Per ladder level: its state and how often it fired.",
+    )
     fire_attempts: Mapped[int] = mapped_column(default=0)
     last_fire_error: Mapped[str | None] = mapped_column(String(2000))
     acknowledged_at: Mapped[datetime | None]

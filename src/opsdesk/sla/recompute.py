@@ -23,7 +23,7 @@ from opsdesk.sla.engine import Phase
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span, rules_for
 from opsdesk.sla.rules import Metric
-from opsdesk.sla.service import OPERATIONAL, project, transitions_of
+from opsdesk.sla.service import OPERATIONAL, ladder_for, project, transitions_of
 from opsdesk.tasks.models import Task
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
@@ -113,7 +113,14 @@ async def recompute_ticket(
         row.warning_fraction = selected.warning_at
         row.target_seconds = None if target is None else int(target.total_seconds())
         row.definition = definition
-        project(session, row, transitions_of(row), workspace.calendar(calendar_key), at)
+        project(
+            session,
+            row,
+            transitions_of(row),
+            workspace.calendar(calendar_key),
+            at,
+            ladder_for(ctx, row, ticket),
+        )
         causes = []
         if switched_from is not None:
             causes.append(f"policy {switched_from} replaced by {selected.key}")
@@ -152,7 +159,9 @@ async def _recompute_task(
     if operational is not None:
         row.warning_fraction = operational.warning_at
     row.definition = definition
-    project(session, row, transitions_of(row), workspace.calendar(calendar_key), at)
+    ticket = await session.get(Ticket, task.ticket_id)
+    ladder = ladder_for(ctx, row, ticket) if ticket is not None else []
+    project(session, row, transitions_of(row), workspace.calendar(calendar_key), at, ladder)
     task.due_at = row.due_at
 
     causes = []

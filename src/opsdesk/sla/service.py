@@ -8,6 +8,7 @@ on the ticket timeline, and replaces the clock's timers when its due or warning 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -19,6 +20,7 @@ from opsdesk.context import Context
 from opsdesk.db import allocate_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput
 from opsdesk.sla.engine import Phase, Transition, fire_instant, measure
+from opsdesk.sla.ladders import CANCELLED, PENDING, SKIPPED, plan_ladder
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span, rules_for
 from opsdesk.sla.rules import Metric
@@ -27,10 +29,12 @@ from opsdesk.tasks.models import Task
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
 from opsdesk.wakeups import request_wakeup
+from opsdesk.workspace.schema import LadderLevel
 
 OPERATIONAL = "operational"
 WARNING = "warning"
 BREACH = "breach"
+LADDER = "ladder"
 _FIRE_HINTS = "opsdesk_fire_hints"
 
 
@@ -52,6 +56,7 @@ def project(
     transitions: list[Transition],
     calendar: BusinessCalendar,
     at: datetime,
+    ladder: Sequence[tuple[str, LadderLevel]] = (),
 ) -> None:
     """Re-derive the stored values of `row` from its transitions, measured at `at`.
 
@@ -80,22 +85,96 @@ def project(
         row.warn_at = fire_instant(transitions, calendar, target * row.warning_fraction)
         if row.warn_at is not None and due is not None and row.warn_at >= due:
             row.warn_at = None  # the breach comes first, so a warning would say nothing
-    schedule_next_fire(session, row)
+    schedule_next_fire(session, row, ladder=ladder, calendar=calendar, at=at)
 
 
-def schedule_next_fire(session: AsyncSession, row: SlaClock) -> None:
-    """Set the instant and kind of the clock's next firing: its warning, then its breach."""
+def schedule_next_fire(
+    session: AsyncSession,
+    row: SlaClock,
+    *,
+    ladder: Sequence[tuple[str, LadderLevel]] = (),
+    calendar: BusinessCalendar | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Set the instant and kind of the clock's next firing.
+
+    That is the earliest of its warning, its breach and its next escalation ladder level.
+    When the clock stops, the ladder levels that never fired are cancelled.
+    """
     old = row.next_fire_at
     row.next_fire_at = None
     row.next_fire_kind = None
+    row.next_fire_level = None
+    candidates: list[tuple[datetime, str, str | None]] = []
     if row.phase == Phase.RUNNING.value:
         if row.warn_at is not None and row.warned_at is None:
-            row.next_fire_at, row.next_fire_kind = row.warn_at, WARNING
+            candidates.append((row.warn_at, WARNING, None))
         elif row.due_at is not None and row.breached_at is None:
-            row.next_fire_at, row.next_fire_kind = row.due_at, BREACH
+            candidates.append((row.due_at, BREACH, None))
+        if ladder and calendar is not None:
+            plan = plan_ladder(
+                ladder,
+                due=row.due_at,
+                calendar=calendar,
+                state=row.ladder or {},
+                acknowledged_at=row.acknowledged_at,
+                started_at=row.started_at,
+            )
+            for level_id, reason in plan.skipped:
+                _close_level(session, row, level_id, SKIPPED, f"skipped: {reason}", at)
+            if plan.next_at is not None:
+                candidates.append((plan.next_at, LADDER, plan.next_level))
+    elif row.phase == Phase.STOPPED.value and ladder:
+        verdict = "breached" if row.breached_at is not None else "met"
+        for level_id, _ in ladder:
+            entry = (row.ladder or {}).get(level_id, {})
+            if entry.get("state", PENDING) == PENDING and int(entry.get("count", 0)) == 0:
+                _close_level(
+                    session,
+                    row,
+                    level_id,
+                    CANCELLED,
+                    f"cancelled: the clock stopped ({verdict})",
+                    at,
+                )
+    if candidates:
+        row.next_fire_at, row.next_fire_kind, row.next_fire_level = min(
+            candidates, key=lambda item: item[0]
+        )
     if row.next_fire_at is not None and row.next_fire_at != old:
         request_wakeup(session, "timers")
         session.sync_session.info.setdefault(_FIRE_HINTS, []).append(row)
+
+
+def _close_level(
+    session: AsyncSession,
+    row: SlaClock,
+    level_id: str,
+    state: str,
+    reason: str,
+    at: datetime | None,
+) -> None:
+    """Mark a ladder level as skipped or cancelled, once, with a timeline entry."""
+    ladder = dict(row.ladder or {})
+    entry = dict(ladder.get(level_id, {}))
+    entry["state"] = state
+    ladder[level_id] = entry
+    row.ladder = ladder
+    timeline.record(
+        session,
+        ticket_id=row.ticket_id,
+        task_id=row.task_id,
+        clock_id=row.id,
+        at=at or row.stopped_at or row.started_at,
+        kind=f"escalation.{state}",
+        message=f"{row.metric} escalation level {level_id} {reason}",
+        data={"level": level_id, "state": state},
+    )
+
+
+def ladder_for(ctx: Context, row: SlaClock, ticket: Ticket) -> list[tuple[str, LadderLevel]]:
+    """The escalation ladder levels that apply to this clock of this ticket."""
+    return ctx.workspace.ladder_levels(row.metric, ticket.facts())
 
 
 def take_fire_hints(session: AsyncSession) -> list[SlaClock]:
@@ -211,7 +290,7 @@ async def _store(
         row = by_key[(track.metric.value, track.cycle or 0)]
         row.transitions = [transition.to_dict() for transition in track.transitions]
         row.target_seconds = _seconds(track.target)
-        project(session, row, track.transitions, calendar, at)
+        project(session, row, track.transitions, calendar, at, ladder_for(ctx, row, ticket))
     for change in changes:
         row = by_key[(change.metric.value, change.cycle or 0)]
         timeline.record(
@@ -335,7 +414,7 @@ async def start_task_clock(
         fire_attempts=0,
     )
     session.add(row)
-    project(session, row, transitions, calendar, at)
+    project(session, row, transitions, calendar, at, ladder_for(ctx, row, ticket))
     task.due_at = row.due_at
     timeline.record(
         session,
@@ -381,7 +460,7 @@ async def _update_task_clock(
     if not messages:
         return
     row.transitions = [transition.to_dict() for transition in transitions]
-    project(session, row, transitions, calendar, at)
+    project(session, row, transitions, calendar, at, ladder_for(ctx, row, ticket))
     task.due_at = row.due_at
     for kind, message in messages:
         if row.due_at is not None and kind != "sla.stopped":
@@ -463,7 +542,7 @@ async def override_due(
     # the override, else the due the clock would have if it resumed now.
     old_due = row.due_override_at or measure(transitions, calendar, _target(row), at).due
     row.due_override_at = due_at
-    project(session, row, transitions, calendar, at)
+    project(session, row, transitions, calendar, at, ladder_for(ctx, row, ticket))
     if row.task_id is not None:
         task = await session.get(Task, row.task_id)
         if task is not None:

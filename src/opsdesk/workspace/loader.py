@@ -312,8 +312,16 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
     for index, escalation in enumerate(spec.escalations):
         base = ("escalations", index)
         check_conditions((*base, "when"), escalation.when)
-        for action_index, action in enumerate(escalation.actions):
-            path = (*base, "actions", action_index)
+        steps: list[tuple[Path_, Any]] = [
+            ((*base, "actions", action_index), action)
+            for action_index, action in enumerate(escalation.actions or [])
+        ]
+        for level_index, level in enumerate(escalation.levels or []):
+            steps += [
+                ((*base, "levels", level_index, "actions", action_index), action)
+                for action_index, action in enumerate(level.actions)
+            ]
+        for path, action in steps:
             match action.action:
                 case "set_priority":
                     expect((*path, "priority"), action.priority, priorities, "priority")

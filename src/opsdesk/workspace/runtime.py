@@ -16,6 +16,7 @@ from opsdesk.workspace.schema import (
     Conditions,
     ContactMethod,
     Escalation,
+    LadderLevel,
     Pipeline,
     ServiceType,
     SlaPolicy,
@@ -176,6 +177,30 @@ class Workspace:
             and metric in escalation.metrics
             and conditions_match(escalation.when, facts)
         ]
+
+    def ladder_levels(self, metric: str, facts: TicketFacts) -> list[tuple[str, LadderLevel]]:
+        """Return (id, level) of every ladder level that applies to a clock of `metric`.
+
+        The id is ``escalation_key.level_key``, stable across restarts and file edits that
+        keep the keys.
+        """
+        return [
+            (f"{escalation.key}.{level.key}", level)
+            for escalation in self.spec.escalations
+            if escalation.levels is not None
+            and metric in escalation.metrics
+            and conditions_match(escalation.when, facts)
+            for level in escalation.levels
+        ]
+
+    def ladder_level(self, level_id: str) -> tuple[Escalation, LadderLevel] | None:
+        escalation_key, _, level_key = level_id.partition(".")
+        for escalation in self.spec.escalations:
+            if escalation.key == escalation_key and escalation.levels is not None:
+                for level in escalation.levels:
+                    if level.key == level_key:
+                        return escalation, level
+        return None
 
     @staticmethod
     def _unknown(what: str, value: str, known: Iterable[str], field: str) -> InvalidInput:

@@ -6,18 +6,20 @@ another (a pipeline naming a calendar that exists, and so on) live in `loader.py
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from opsdesk.automation.schema import Rule
-from opsdesk.workspace.types import (
+from opsdesk.schema_types import (
     KEY_PATTERN,
     Duration,
     Fraction,
     Key,
     Metric,
     Named,
+    Offset,
     Strict,
     TicketStatus,
 )
@@ -180,14 +182,48 @@ EscalationAction = Annotated[
 ]
 
 
+class LadderLevel(Strict):
+    """One step of an escalation ladder, at an offset from the clock's due instant."""
+
+    key: Key
+    offset: Offset = Field(
+        default=timedelta(0), description="-PT1H is an hour before the due, PT2H two hours after."
+    )
+    clock: Literal["business", "wall"] = Field(
+        default="business", description="Measure the offset in working time or elapsed time."
+    )
+    repeat_every: Duration | None = Field(
+        default=None, description="Fire again at this interval (elapsed time) until acknowledged."
+    )
+    actions: list[EscalationAction] = Field(min_length=1)
+
+
 class Escalation(Named):
-    on: Literal["warning", "breach"]
+    """Either a single step on the SLA warning or breach (`on` with `actions`), or a ladder
+    of `levels` at offsets from the due instant."""
+
+    on: Literal["warning", "breach"] | None = None
+    levels: list[LadderLevel] | None = Field(default=None, min_length=1)
     metrics: list[Metric] = Field(
         default_factory=lambda: [Metric.FIRST_RESPONSE, Metric.RESOLUTION],
         min_length=1,
     )
     when: Conditions | None = None
-    actions: list[EscalationAction] = Field(min_length=1)
+    actions: list[EscalationAction] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Escalation:
+        if self.levels is not None:
+            if self.on is not None or self.actions is not None:
+                raise ValueError(
+                    "an escalation with levels takes its actions per level; remove on and actions"
+                )
+            keys = [level.key for level in self.levels]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"level keys must be unique within an escalation, got {keys}")
+        elif self.on is None or self.actions is None:
+            raise ValueError("an escalation needs either on and actions, or levels")
+        return self
 
 
 class Subscription(Strict):

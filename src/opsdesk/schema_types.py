@@ -28,6 +28,20 @@ def _duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _offset(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"invalid offset {value!r}: write it as a quoted string like -PT1H or PT30M"
+        )
+    return parse_duration(value)
+
+
+Offset = Annotated[timedelta, BeforeValidator(_offset)]
+"""A signed duration: negative is before the instant it is measured from."""
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
