@@ -4,12 +4,17 @@ from opsdesk.automation.models import AssignmentCursor, AutomationRule, RuleTime
 from opsdesk.db import Base
 from opsdesk.escalations.models import EscalationFiring
 from opsdesk.events.models import OutboxEvent
-from opsdesk.notifications.models import Notification
+from opsdesk.notifications.models import Notification, NotificationDelivery, NotificationPreference
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
 from opsdesk.tickets.models import Attachment, IdempotencyKey, Ticket, TicketMessage, TimelineEntry
 from opsdesk.users.models import ApiToken, SavedView, TeamMember, User, WebSession
-from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from opsdesk.webhooks.models import (
+    InboundEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from opsdesk.workspace.models import WorkspaceState
 
 __all__ = [
@@ -20,7 +25,10 @@ __all__ = [
     "Base",
     "EscalationFiring",
     "IdempotencyKey",
+    "InboundEvent",
     "Notification",
+    "NotificationDelivery",
+    "NotificationPreference",
     "OutboxEvent",
     "RuleTimer",
     "SavedView",

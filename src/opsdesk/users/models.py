@@ -31,6 +31,11 @@ class User(Base):
     away_until: Mapped[datetime | None] = mapped_column(
         comment="Automatic assignment skips the user until then."
     )
+    timezone: Mapped[str | None] = mapped_column(String(64), comment="IANA zone for quiet hours.")
+    quiet_hours_start: Mapped[str | None] = mapped_column(String(5), comment="HH:MM local time.")
+    quiet_hours_end: Mapped[str | None] = mapped_column(String(5), comment="HH:MM local time.")
+    slack_webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    teams_webhook_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class TeamMember(Base):

@@ -26,6 +26,22 @@ class WebhookSubscription(Base):
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, comment="A rule-style condition on the event's data; only matching events go."
+    )
+    headers: Mapped[dict[str, str] | None] = mapped_column(
+        JSONType, comment="Extra HTTP headers sent with every delivery."
+    )
+    payload_template: Mapped[str | None] = mapped_column(
+        Text, comment="A sandboxed Jinja2 template that renders the JSON body."
+    )
+    previous_secret: Mapped[str | None] = mapped_column(
+        String(200), comment="The secret before the last rotation, still signed with."
+    )
+    previous_secret_expires_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None] = mapped_column(
+        comment="Start of the current run of failed deliveries; cleared by a success."
+    )
 
 
 class WebhookDelivery(Base):
@@ -78,3 +94,22 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))
     worker: Mapped[str] = mapped_column(String(100))
+
+
+class InboundEvent(Base):
+    """A request received from another system through /api/v1/inbound/{source}.
+
+    The unique (source, external_id) makes a retried request change nothing twice.
+    """
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(200))
+    ticket_id: Mapped[int | None] = mapped_column(
+        reference("tickets.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime]
