@@ -373,9 +373,10 @@ async def task_clock_row(session: AsyncSession, task_id: int) -> SlaClock | None
     return row
 
 
-def _task_phase(ctx: Context, task: Task) -> Phase:
+def _task_phase(ctx: Context, task: Task, ticket: Ticket) -> Phase:
     stage = ctx.workspace.stage(task.pipeline, task.stage)
-    if stage.completes:
+    # A closed ticket needs no more field work, so its open tasks' clocks stop too.
+    if stage.completes or ticket.status == "closed":
         return Phase.STOPPED
     return Phase.PAUSED if stage.pauses_sla else Phase.RUNNING
 
@@ -394,7 +395,7 @@ async def start_task_clock(
         return None
     calendar_key = ctx.workspace.pipeline_calendar_key(pipeline)
     calendar = ctx.workspace.calendar(calendar_key)
-    phase = _task_phase(ctx, task)
+    phase = _task_phase(ctx, task, ticket)
     transitions = [Transition(at, phase, "task created")]
     (clock_id,) = await allocate_ids(session, table_of(SlaClock))
     row = SlaClock(
@@ -448,7 +449,7 @@ async def _update_task_clock(
     calendar = ctx.workspace.calendar(row.calendar)
     transitions = transitions_of(row)
     messages: list[tuple[str, str]] = []
-    phase = _task_phase(ctx, task)
+    phase = _task_phase(ctx, task, ticket)
     if phase.value != transitions[-1].phase.value:
         transitions.append(Transition(at, phase, cause))
         kind = {Phase.STOPPED: "stopped", Phase.PAUSED: "paused", Phase.RUNNING: "resumed"}[phase]

@@ -116,11 +116,13 @@ async def _ticket_dues(
     if not ticket_ids:
         return dues
     rows = await session.execute(
-        select(SlaClock).where(
+        select(SlaClock)
+        .where(
             SlaClock.ticket_id.in_(ticket_ids),
             SlaClock.task_id.is_(None),
             SlaClock.metric.in_(["first_response", "resolution"]),
         )
+        .order_by(SlaClock.id)
     )
     for clock in rows.scalars():
         dues[clock.ticket_id][clock.metric] = clock

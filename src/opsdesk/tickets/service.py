@@ -426,6 +426,12 @@ async def change_status(
         data={"from": old_status, "to": new_status, "reason": reason},
     )
     await sla.on_ticket_status(session, ctx, ticket, old_status=old_status, at=at, actor=actor)
+    if new_status == TicketStatus.CLOSED:
+        for task in await tasks.tasks_of(ticket):
+            if task.completed_at is None:
+                await sla.on_task_stage(
+                    session, ctx, task, ticket, at=at, cause="ticket closed", actor=actor
+                )
     await waits.plan_wait_rules(session, ctx, ticket, at=at)
     emit(
         session,
