@@ -15,6 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
@@ -35,7 +36,7 @@ _secret_cache: dict[str, bytes] = {}
 async def link_secret(session: AsyncSession, ctx: Context) -> bytes:
     """Return the key that signs acknowledgement links.
 
-    OPSDESK_STATE_ROW when set; otherwise a random key created once per database and
+    OPSDESK_SECRET_KEY when set; otherwise a random key created once per database and
     kept in it, so links stay valid across restarts and processes.
     """
     if ctx.settings.secret_key:
@@ -45,11 +46,17 @@ async def link_secret(session: AsyncSession, ctx: Context) -> bytes:
         return _secret_cache[cache_key]
     state = await session.get(WorkspaceState, _STATE_ROW)
     if state is None:
-        state = WorkspaceState(
-            key=_STATE_ROW, value=secrets.token_hex(32), updated_at=ctx.clock.now()
-        )
-        session.add(state)
-        await session.flush()
+        try:
+            # In a savepoint: another process may create the key at the same moment, and
+            # losing that race must not fail the caller's transaction.
+            async with session.begin_nested():
+                state = WorkspaceState(
+                    key=_STATE_ROW, value=secrets.token_hex(32), updated_at=ctx.clock.now()
+                )
+                session.add(state)
+        except IntegrityError:
+            state = await session.get(WorkspaceState, _STATE_ROW, populate_existing=True)
+            assert state is not None
     _secret_cache[cache_key] = state.value.encode()
     return _secret_cache[cache_key]
 

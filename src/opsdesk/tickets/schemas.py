@@ -77,7 +77,8 @@ class IntakeRequest(Strict):
 class IntakeResponse(BaseModel):
     reference: str
     status: str
-    status_url: str
+    status_url: str = Field(description="The request's status as JSON (this API).")
+    status_page_url: str = Field(description="The customer's status page, to send them.")
     first_response_due: datetime | None
     resolution_due: datetime | None
 

@@ -89,6 +89,7 @@ async def submit_request(
                     reference=tickets.reference_of(ctx, created.ticket),
                     status=created.ticket.status,
                     status_url=f"{ctx.settings.base_url}/api/v1/requests/status/{created.status_token}",
+                    status_page_url=f"{ctx.settings.base_url}/status/{created.status_token}",
                     first_response_due=dues.get("first_response"),
                     resolution_due=dues.get("resolution"),
                 ).model_dump(mode="json")
