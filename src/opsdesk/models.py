@@ -4,6 +4,7 @@ from opsdesk.automation.models import AssignmentCursor, AutomationRule, RuleTime
 from opsdesk.db import Base
 from opsdesk.escalations.models import EscalationFiring
 from opsdesk.events.models import OutboxEvent
+from opsdesk.mail.models import MailDelivery
 from opsdesk.notifications.models import Notification, NotificationDelivery, NotificationPreference
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
@@ -26,6 +27,7 @@ __all__ = [
     "EscalationFiring",
     "IdempotencyKey",
     "InboundEvent",
+    "MailDelivery",
     "Notification",
     "NotificationDelivery",
     "NotificationPreference",

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
-Channel = Literal["timers", "outbox", "deliveries", "live", "rules"]
-CHANNELS: tuple[Channel, ...] = ("timers", "outbox", "deliveries", "live", "rules")
+Channel = Literal["timers", "outbox", "deliveries", "live", "rules", "mail"]
+CHANNELS: tuple[Channel, ...] = ("timers", "outbox", "deliveries", "live", "rules", "mail")
 NOTIFY_CHANNEL = "opsdesk_work"
 _INFO_KEY = "opsdesk_wakeups"
 
@@ -58,8 +58,8 @@ def request_wakeup(session: AsyncSession | Session, channel: Channel) -> None:
     channels = sync.info.setdefault(_INFO_KEY, set())
     channels.add(channel)
     if channel == "outbox":
-        # New events also go to automation rules and the live pages.
-        channels.update(("live", "rules"))
+        # New events also go to automation rules, outgoing mail and the live pages.
+        channels.update(("live", "rules", "mail"))
 
 
 @event.listens_for(Session, "before_commit")

@@ -12,6 +12,7 @@ from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.escalations.service import run_escalations, run_step
 from opsdesk.events.service import emit
+from opsdesk.metrics import DUE_LAG, FIRINGS
 from opsdesk.sla.ladders import plan_ladder
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span
@@ -106,6 +107,11 @@ async def fire_clock(
         return
     # next_fire_at may have been pushed back after a failed attempt; the level's own
     # instant is warn_at or due_at.
+    if clock.next_fire_kind is not None:
+        DUE_LAG.labels(clock.next_fire_kind).observe(
+            max(0.0, (now - clock.next_fire_at).total_seconds())
+        )
+        FIRINGS.labels(clock.next_fire_kind).inc()
     if clock.next_fire_kind == WARNING and clock.warned_at is None and clock.warn_at is not None:
         await _warn(session, ctx, clock, ticket, task, instant=clock.warn_at, now=now)
     elif clock.next_fire_kind == BREACH and clock.breached_at is None and clock.due_at is not None:

@@ -78,6 +78,8 @@ class TicketMessage(Base):
     public: Mapped[bool]
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    email_message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    """Message-ID (with angle brackets) of the e-mail this message arrived in, if any."""
 
 
 class TimelineEntry(Base):

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from opsdesk.automation.jobs import fire_rule_timers, next_rule_timer_at, run_event_rules
 from opsdesk.context import Context
 from opsdesk.db import Database
+from opsdesk.mail.jobs import next_mail_at, run_mail_jobs
 from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
 from opsdesk.wakeups import NOTIFY_CHANNEL, Channel
 from opsdesk.webhooks.jobs import deliver_due, dispatch_outbox, next_delivery_at
@@ -54,6 +55,12 @@ class Worker:
                 self._loop("timers", stop, self._fire_timers, self._next_timer),
                 self._loop("outbox", stop, self._dispatch, None),
                 self._loop("rules", stop, self._run_rules, None),
+                self._loop(
+                    "mail",
+                    stop,
+                    lambda: run_mail_jobs(self.db, self.ctx, owner=self.name),
+                    lambda: next_mail_at(self.db),
+                ),
                 self._loop("deliveries", stop, lambda: self._deliver(client), self._next_delivery),
             ]
             if self.db.dialect == "postgresql":
@@ -134,7 +141,7 @@ class Worker:
                 connection.add_termination_listener(on_close)
                 await connection.add_listener(NOTIFY_CHANNEL, relay)
                 # Work may have been announced while no listener was connected.
-                self.db.wakeups.wake(["timers", "outbox", "deliveries", "rules"])
+                self.db.wakeups.wake(["timers", "outbox", "deliveries", "rules", "mail"])
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(closed.wait())]
                 try:
                     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,1 @@
+"""E-mail intake (parse, classify, extract replies, ingest) and outgoing mail."""
