@@ -33,7 +33,7 @@ from opsdesk.automation.schema import (
 )
 from opsdesk.context import Context
 from opsdesk.events.service import CAUSE_KEY, emit
-from opsdesk.notifications.service import notify_users
+from opsdesk.notifications.service import notify_users, write_notifications
 from opsdesk.tasks import service as tasks
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets import timeline
@@ -113,7 +113,7 @@ async def run_rule(
                 continue
             outcomes.append(await _apply(session, ctx, rule, action, ticket, actor=actor, at=at))
         reference = tickets.reference_of(ctx, ticket)
-        emit(
+        event_id = emit(
             session,
             type="automation.rule_ran",
             at=at,
@@ -127,6 +127,7 @@ async def run_rule(
                 "deliver_to": deliver_to,
             },
         )
+        await write_notifications(session, ctx, event_id=event_id)
     timeline.record(
         session,
         ticket_id=ticket.id,

@@ -17,7 +17,7 @@ from opsdesk.context import Context
 from opsdesk.escalations.acknowledge import ack_token, link_secret
 from opsdesk.escalations.models import EscalationFiring
 from opsdesk.events.service import emit
-from opsdesk.notifications.service import notify_users
+from opsdesk.notifications.service import notify_users, write_notifications
 from opsdesk.sla import service as sla
 from opsdesk.sla.models import SlaClock
 from opsdesk.tasks import service as tasks
@@ -120,7 +120,7 @@ async def run_step(
             "notified": notified,
         },
     )
-    emit(
+    event_id = emit(
         session,
         type="escalation.triggered",
         at=at,
@@ -139,6 +139,7 @@ async def run_step(
             "acknowledge_url": acknowledge_url,
         },
     )
+    await write_notifications(session, ctx, event_id=event_id)
     return summary
 
 

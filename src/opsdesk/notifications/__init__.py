@@ -1,1 +1,1 @@
-"""Notifications to staff: an inbox per user, filled by escalations."""
+"""Notifications to staff: an inbox per user, and e-mail, Slack and Teams by preference."""

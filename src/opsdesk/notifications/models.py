@@ -1,4 +1,4 @@
-from __future__ import annotations
+"""Notifications to staff: inbox rows, channel preferences and deliveries per channel."""
 
 from datetime import datetime
 
