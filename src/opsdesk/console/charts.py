@@ -110,10 +110,18 @@ def nice_maximum(value: float) -> float:
 
 
 def count_ticks(maximum: float, *, count: int = 4) -> list[float]:
-    """Tick values from 0 to `maximum`, whole numbers only."""
-    if maximum <= count:
-        return [float(value) for value in range(int(maximum) + 1)]
-    return [maximum * index / count for index in range(count + 1)]
+    """Tick values from 0 up to `maximum`, about `count` steps of a whole, round size.
+
+    The step is 1, 2 or 5 times a power of ten and at least 1, so every label is exact;
+    the top tick may sit below `maximum` when the step does not divide it.
+    """
+    step = max(1.0, nice_maximum(maximum / count))
+    ticks = []
+    value = 0.0
+    while value <= maximum + 1e-9:
+        ticks.append(value)
+        value += step
+    return ticks
 
 
 def _format_count(value: float) -> str:
