@@ -128,7 +128,11 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, base_url="http://testserver", idle_wakeup_seconds=0.2
+        database_url=database_url,
+        base_url="http://testserver",
+        idle_wakeup_seconds=0.2,
+        # Tests that deliver webhooks run their receivers here; the guard refuses loopback.
+        webhook_allowed_hosts=["127.0.0.1"],
     )
 
 

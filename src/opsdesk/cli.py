@@ -23,6 +23,7 @@ from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.errors import NotFound, OpsdeskError, WorkspaceError
 from opsdesk.logs import configure_logging
+from opsdesk.mail.service import ingest_message
 from opsdesk.migrate import migrate as run_migrations
 from opsdesk.replay.report import ReplayReport, format_text
 from opsdesk.replay.runner import replay
@@ -41,9 +42,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Opsdesk serv
 config_app = typer.Typer(no_args_is_help=True, help="Check workspace files.")
 users_app = typer.Typer(no_args_is_help=True, help="Manage staff accounts.")
 sla_app = typer.Typer(no_args_is_help=True, help="SLA tools.")
+mail_app = typer.Typer(no_args_is_help=True, help="E-mail intake.")
 app.add_typer(config_app, name="config")
 app.add_typer(users_app, name="users")
 app.add_typer(sla_app, name="sla")
+app.add_typer(mail_app, name="mail")
 
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - Typer reads the annotation at run time
@@ -400,3 +403,56 @@ def sla_preview(file: Annotated[Path, typer.Argument(help="SLA scenario YAML fil
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(result, indent=2))
+
+
+@mail_app.command("ingest")
+def mail_ingest(
+    files: Annotated[list[Path], typer.Argument(help="Raw RFC 5322 message files (.eml).")],
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Ingest raw e-mail files, each in its own transaction, and print one line per file.
+
+    Each line says "created SR-…", "threaded onto SR-…" or "ignored: <reason>". Exit code
+    1 if a file cannot be read (the others are still ingested), 2 if e-mail intake is
+    not configured or the database fails.
+    """
+    settings = _settings(database)
+    _configure_logging(settings)
+    workspace = _load(config, settings)
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        unreadable = 0
+        try:
+            ctx = Context(workspace=workspace, clock=SystemClock(), settings=settings)
+            for file in files:
+                try:
+                    raw = file.read_bytes()
+                except OSError as exc:
+                    typer.echo(f"{file}: error: cannot read the file: {exc.strerror}", err=True)
+                    unreadable += 1
+                    continue
+                async with db.transaction() as session:
+                    result = await ingest_message(session, ctx, raw)
+                typer.echo(f"{file}: {result.summary()}")
+        finally:
+            await db.dispose()
+        return unreadable
+
+    try:
+        unreadable = asyncio.run(run())
+    except OpsdeskError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    except (DBAPIError, OSError) as exc:
+        # The URL is left out of the message because it may contain a password.
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        typer.echo(
+            f"error: e-mail intake failed in the database: {reason}; check "
+            "OPSDESK_DATABASE_URL and run `opsdesk migrate` on it first",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    if unreadable:
+        raise typer.Exit(1)

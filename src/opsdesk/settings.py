@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import parseaddr
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -10,6 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HOST_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_ALLOWED_HOST_PATTERN = re.compile(rf"^(\*\.)?{_HOST_LABEL}(\.{_HOST_LABEL})*$")
+"""A host name, optionally with a leading ``*.`` for every name below a domain."""
 
 
 class Settings(BaseSettings):
@@ -51,6 +56,30 @@ class Settings(BaseSettings):
         default=60,
         gt=0,
         description="How long a worker owns a claimed delivery before another may take it.",
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts and networks that webhooks may reach although their address is "
+        "private, loopback, link-local or otherwise internal, comma-separated: IP addresses, "
+        "CIDR networks (10.20.0.0/16) and host names (hooks.internal, *.corp.example).",
+    )
+    webhook_secret_overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="After a secret rotation, how long deliveries are also signed with the "
+        "previous secret, in seconds.",
+    )
+    webhook_disable_after_seconds: int = Field(
+        default=3 * 24 * 3600,
+        gt=0,
+        description="A subscription whose deliveries fail for this long without one success "
+        "is disabled, in seconds.",
+    )
+    inbound_timestamp_tolerance_seconds: int = Field(
+        default=5 * 60,
+        gt=0,
+        description="Largest difference between an inbound webhook's webhook-timestamp and "
+        "the server clock that is accepted, in seconds.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
     secret_key: str | None = Field(
@@ -178,8 +207,21 @@ class Settings(BaseSettings):
     mail_max_event_age_seconds: int = Field(
         default=3 * 24 * 3600,
         gt=0,
-        description="Events older than this when the worker first sees them are not mailed, "
+        description="Events older than this when the worker first reads them are not mailed, "
         "so turning SMTP on does not mail the whole history.",
+    )
+    # Staff notifications; docs/notifications.md describes each.
+    notification_quiet_hours_bypass_priorities: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Ticket priority keys whose e-mail, Slack and Teams notifications are "
+        "sent during the recipient's quiet hours, comma-separated (such as 'urgent'). "
+        "Empty: quiet hours hold every notification.",
+    )
+    notification_retry_span_seconds: int = Field(
+        default=36 * 3600,
+        gt=0,
+        description="How long after it was created a notification that failed to send keeps "
+        "being retried. Waiting for quiet hours counts toward it.",
     )
 
     @model_validator(mode="after")
@@ -205,6 +247,13 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("notification_quiet_hours_bypass_priorities", mode="before")
+    @classmethod
+    def _split_priorities(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @model_validator(mode="after")
     def _check_lease(self) -> Settings:
         # A worker holds a delivery for one attempt, which lasts at most the timeout.
@@ -216,6 +265,31 @@ class Settings(BaseSettings):
                 f"than OPSDESK_WEBHOOK_TIMEOUT_SECONDS ({self.webhook_timeout_seconds:g})"
             )
         return self
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_allowed_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list):
+            return value
+        # An IPv6 address may be written in brackets as in a URL: [::1].
+        entries = [
+            str(item).strip().lower().removeprefix("[").replace("]", "")
+            for item in value
+            if str(item).strip()
+        ]
+        for entry in entries:
+            if not _ALLOWED_HOST_PATTERN.match(entry):
+                try:
+                    ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"OPSDESK_WEBHOOK_ALLOWED_HOSTS entry {entry!r} is neither an IP "
+                        "address, a network such as 10.20.0.0/16, nor a host name such as "
+                        "hooks.internal or *.corp.example"
+                    ) from None
+        return entries
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

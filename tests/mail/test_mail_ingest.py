@@ -489,6 +489,14 @@ async def test_route_size_limit(
     assert json_write.status_code == 413
 
 
+async def test_mail_rules_cover_only_the_intake_path(client: httpx.AsyncClient) -> None:
+    """A path that merely starts like the intake's keeps the JSON rules and limit."""
+    response = await client.post(INBOUND + "_alerts", content=compose(), headers=RFC822)
+
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]["message"]
+
+
 async def test_route_empty_body(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     admin = await make_user("admin")
 

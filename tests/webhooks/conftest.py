@@ -11,6 +11,7 @@ from webhook_receiver import Receiver
 
 from opsdesk.clock import FrozenClock
 from opsdesk.settings import Settings
+from opsdesk.webhooks.guard import outbound_client
 
 # Small, so a stalled receiver costs the suite half a second per attempt.
 TEST_WEBHOOK_TIMEOUT_SECONDS = 0.5
@@ -39,11 +40,13 @@ def settings(database_url: str) -> Settings:
         base_url="http://testserver",
         idle_wakeup_seconds=0.2,
         webhook_timeout_seconds=TEST_WEBHOOK_TIMEOUT_SECONDS,
+        # The receiver listens on 127.0.0.1, a loopback address the guard refuses unless listed.
+        webhook_allowed_hosts=["127.0.0.1"],
     )
 
 
 @pytest.fixture
-async def outbound() -> AsyncIterator[httpx.AsyncClient]:
-    """The client the delivery jobs send with; it ignores proxy variables of the environment."""
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http_client:
+async def outbound(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The client the worker sends with: guarded, and blind to proxy variables."""
+    async with outbound_client(settings) as http_client:
         yield http_client

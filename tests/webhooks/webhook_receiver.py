@@ -169,10 +169,10 @@ REQUEST = {
 
 
 async def create_subscription(
-    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
+    client: httpx.AsyncClient, auth_headers: dict[str, str], /, **body: Any
 ) -> dict[str, Any]:
     """Create a subscription through the API and return the response body with its secret."""
-    response = await client.post("/api/v1/webhook-subscriptions", json=body, headers=headers)
+    response = await client.post("/api/v1/webhook-subscriptions", json=body, headers=auth_headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -245,6 +245,7 @@ async def start_worker(database_url: str, log: Path) -> asyncio.subprocess.Proce
         "OPSDESK_WEBHOOK_LEASE_SECONDS": str(WORKER_LEASE_SECONDS),
         "OPSDESK_WEBHOOK_TIMEOUT_SECONDS": str(WORKER_TIMEOUT_SECONDS),
         "OPSDESK_IDLE_WAKEUP_SECONDS": "0.5",
+        "OPSDESK_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
     }
     with log.open("wb") as output:
         return await asyncio.create_subprocess_exec(

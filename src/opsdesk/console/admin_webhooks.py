@@ -145,6 +145,7 @@ async def create_subscription(
                 secret=None,
                 description=body.description,
                 at=ctx.clock.now(),
+                ctx=ctx,
             )
     except InvalidInput as exc:
         return await _render_subscriptions(

@@ -18,4 +18,5 @@ EVENT_TYPES: tuple[str, ...] = (
     "escalation.triggered",
     "escalation.acknowledged",
     "automation.rule_ran",
+    "webhook.disabled",
 )

@@ -83,7 +83,7 @@ class BodyLimits:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(INBOUND_PATH):
+        if scope["type"] == "http" and scope["path"].rstrip("/") == INBOUND_PATH:
             await self.mail(scope, receive, send)
         else:
             await self.default(scope, receive, send)

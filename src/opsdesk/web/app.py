@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from opsdesk import __version__
+from opsdesk.automation.views import router as automation_router
 from opsdesk.clock import Clock, SystemClock
 from opsdesk.console import admin as console_admin
 from opsdesk.console import boards as console_boards
@@ -21,8 +22,12 @@ from opsdesk.console import tickets as console_tickets
 from opsdesk.console.auth_views import router as console_auth_router
 from opsdesk.context import Context
 from opsdesk.db import Database
+from opsdesk.escalations.views import router as escalations_router
 from opsdesk.live import views as live_views
 from opsdesk.live.broadcaster import Broadcaster
+from opsdesk.mail.views import BodyLimits
+from opsdesk.mail.views import router as mail_router
+from opsdesk.notifications.views import router as notifications_router
 from opsdesk.portal import views as portal_views
 from opsdesk.portal import widget as portal_widget
 from opsdesk.settings import Settings
@@ -31,10 +36,12 @@ from opsdesk.sla.views import router as sla_router
 from opsdesk.tasks.views import router as tasks_router
 from opsdesk.tickets.views import router as tickets_router
 from opsdesk.web import errors
+from opsdesk.web.cors import IntakeCors
 from opsdesk.web.health import router as health_router
-from opsdesk.web.limits import BodyLimitMiddleware
+from opsdesk.web.ratelimit import IntakeRateLimiter, RateLimitMiddleware
 from opsdesk.web.security import SecurityHeaders
 from opsdesk.web.templating import STATIC
+from opsdesk.webhooks.inbound_views import router as inbound_router
 from opsdesk.webhooks.service import sync_workspace_subscriptions
 from opsdesk.webhooks.views import router as webhooks_router
 from opsdesk.worker.runner import Worker
@@ -91,12 +98,25 @@ def create_app(
     app.state.db = db
     app.state.ctx = ctx
     app.state.broadcaster = broadcaster
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.state.rate_limiter = IntakeRateLimiter.from_settings(settings)
+    # Starlette runs the middleware added last first: CORS, security headers, rate limit,
+    # body limit. So 429 pages get security headers and cross-origin callers can read them.
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_request_bytes,
+        mail_max_bytes=settings.mail_max_message_bytes,
+    )
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=app.state.rate_limiter,
+        trusted_proxies=settings.trusted_proxies,
+    )
     app.add_middleware(
         SecurityHeaders,
         widget_origins=list(workspace.spec.allowed_origins),
         secure=settings.base_url.startswith("https://"),
     )
+    app.add_middleware(IntakeCors, allowed_origins=list(workspace.spec.allowed_origins))
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
@@ -116,6 +136,12 @@ def create_app(
         tasks_router,
         webhooks_router,
         sla_router,
+        mail_router,
+        automation_router,
+        escalations_router,
+        notifications_router,
+        # After mail_router, whose /api/v1/inbound/email this router's path also matches.
+        inbound_router,
     ):
         app.include_router(router)
     return app

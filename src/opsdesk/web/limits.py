@@ -17,7 +17,7 @@ class BodyLimitMiddleware:
 
     The body is read here in full, up to the limit, and replayed to the route, so a client
     that lies in Content-Length or sends chunks is held to the same limit.
-    `raw_paths` maps path prefixes to the content types they accept instead of JSON.
+    `raw_paths` maps exact paths to the content types they accept instead of JSON.
     """
 
     def __init__(
@@ -36,10 +36,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        accepted: tuple[str, ...] = JSON_TYPES
-        for prefix, types in self.raw_paths.items():
-            if scope["path"].startswith(prefix):
-                accepted = types
+        accepted = self.raw_paths.get(scope["path"].rstrip("/"), JSON_TYPES)
         content_type = (
             headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         )

@@ -5,6 +5,14 @@
 transaction open, and records every attempt. A worker killed mid-send leaves its
 deliveries leased. When the lease runs out another worker sends them again, so delivery is
 at least once and receivers deduplicate on ``webhook-id``.
+
+Every attempt checks the receiver's address with the outbound guard before sending, so a
+URL that is or resolves to an internal address is refused with any client. Only the
+client of `guard.outbound_client` also connects to the address it checked, which closes
+the window for a DNS answer that changes in between; the worker sends with that client.
+
+Faults of the subscription's own configuration (a refused address, a payload template
+that fails) are recorded on the attempt and fail the delivery without retries.
 """
 
 from __future__ import annotations
@@ -21,15 +29,30 @@ from typing import Any
 
 import httpx
 from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsdesk.automation.engine import matches as condition_matches
 from opsdesk.context import Context
 from opsdesk.db import Database, new_public_id
+from opsdesk.errors import InvalidInput
 from opsdesk.events.models import OutboxEvent
 from opsdesk.notifications.slack import slack_message
+from opsdesk.tickets.models import Ticket
 from opsdesk.wakeups import request_wakeup
+from opsdesk.webhooks.conditions import (
+    EventConditionGroup,
+    EventFieldCondition,
+    event_facts,
+    parse_conditions,
+)
+from opsdesk.webhooks.disable import is_auto_disabled, note_attempt
+from opsdesk.webhooks.guard import OutboundBlocked, ResolutionFailed, guard_for
+from opsdesk.webhooks.headers import mask_headers
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from opsdesk.webhooks.rotation import signing_secrets
 from opsdesk.webhooks.service import matches
 from opsdesk.webhooks.signing import signature_headers
+from opsdesk.webhooks.templates import TemplateFault, render_payload
 
 logger = logging.getLogger(__name__)
 
@@ -64,26 +87,68 @@ async def dispatch_outbox(db: Database, ctx: Context, *, limit: int = 200) -> in
                 )
             ).scalars()
         )
+        conditions = _parsed_conditions(subscriptions)
+        tickets = await _tickets_of(session, events) if conditions else {}
         created = 0
         for event in events:
+            facts: dict[str, Any] | None = None
             for subscription in subscriptions:
-                if matches(subscription, event.type) or _addressed_to(subscription, event):
-                    session.add(
-                        WebhookDelivery(
-                            public_id=new_public_id("dlv"),
-                            event_id=event.id,
-                            subscription_id=subscription.id,
-                            status="pending",
-                            attempt_count=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
+                if not (matches(subscription, event.type) or _addressed_to(subscription, event)):
+                    continue
+                if subscription.id in conditions:
+                    if facts is None:
+                        ticket = tickets.get(event.ticket_id) if event.ticket_id else None
+                        facts = event_facts(event.type, event.payload, ticket)
+                    condition = conditions[subscription.id]
+                    if condition is None or not condition_matches(condition, facts):
+                        continue
+                session.add(
+                    WebhookDelivery(
+                        public_id=new_public_id("dlv"),
+                        event_id=event.id,
+                        subscription_id=subscription.id,
+                        status="pending",
+                        attempt_count=0,
+                        next_attempt_at=now,
+                        created_at=now,
                     )
-                    created += 1
+                )
+                created += 1
             event.dispatched_at = now
         if created:
             request_wakeup(session, "deliveries")
     return len(events)
+
+
+def _parsed_conditions(
+    subscriptions: list[WebhookSubscription],
+) -> dict[int, EventFieldCondition | EventConditionGroup | None]:
+    """Parse each subscription's stored conditions once per batch; None if they are invalid."""
+    parsed: dict[int, EventFieldCondition | EventConditionGroup | None] = {}
+    for subscription in subscriptions:
+        if not subscription.conditions:
+            continue
+        try:
+            parsed[subscription.id] = parse_conditions(subscription.conditions)
+        except InvalidInput as exc:
+            # Conditions are checked when saved, so this means a release changed their
+            # shape. Sending every event could flood the receiver, so none is sent.
+            logger.error(
+                "webhook subscription %s has invalid stored conditions, so no event matches "
+                "them: %s; update them through the API",
+                subscription.public_id,
+                exc,
+            )
+            parsed[subscription.id] = None
+    return parsed
+
+
+async def _tickets_of(session: AsyncSession, events: list[OutboxEvent]) -> dict[int, Ticket]:
+    ids = {event.ticket_id for event in events if event.ticket_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Ticket).where(Ticket.id.in_(ids)))
+    return {ticket.id: ticket for ticket in rows.scalars()}
 
 
 def _addressed_to(subscription: WebhookSubscription, event: OutboxEvent) -> bool:
@@ -98,9 +163,13 @@ def _addressed_to(subscription: WebhookSubscription, event: OutboxEvent) -> bool
 class ClaimedDelivery:
     id: int
     public_id: str
+    subscription_id: int
     kind: str
     url: str
-    secret: str | None
+    secrets: tuple[str, ...]
+    """The signing secrets, current first; two during a rotation's overlap window."""
+    headers: dict[str, str]
+    payload_template: str | None
     event_id: str
     event_type: str
     occurred_at: datetime
@@ -118,6 +187,8 @@ class AttemptResult:
     response_body: str | None
     error: str | None
     retry_after: float | None
+    configuration_fault: bool = False
+    """The subscription's own settings made the attempt fail; retrying cannot help."""
 
     @property
     def succeeded(self) -> bool:
@@ -125,6 +196,8 @@ class AttemptResult:
 
     @property
     def retryable(self) -> bool:
+        if self.configuration_fault:
+            return False
         if self.status_code is None:
             return True
         return self.status_code in RETRYABLE_STATUS or self.status_code >= 500
@@ -166,9 +239,12 @@ async def claim_deliveries(
                 ClaimedDelivery(
                     id=delivery.id,
                     public_id=delivery.public_id,
+                    subscription_id=subscription.id,
                     kind=subscription.kind,
                     url=subscription.url,
-                    secret=subscription.secret,
+                    secrets=tuple(signing_secrets(subscription, at=now)),
+                    headers=dict(subscription.headers or {}),
+                    payload_template=subscription.payload_template,
                     event_id=event.event_id,
                     event_type=event.type,
                     occurred_at=event.occurred_at,
@@ -181,26 +257,65 @@ async def claim_deliveries(
 
 
 def request_body(delivery: ClaimedDelivery, *, base_url: str) -> bytes:
-    """The exact bytes sent; the same on every attempt of a delivery."""
+    """The exact bytes sent; the same on every attempt of a delivery.
+
+    Raise TemplateFault when the subscription's payload template fails for this event.
+    """
+    event = {
+        "id": delivery.event_id,
+        "type": delivery.event_type,
+        "timestamp": delivery.occurred_at.isoformat(),
+        "data": delivery.payload,
+    }
+    if delivery.payload_template:
+        return render_payload(delivery.payload_template, event)
     if delivery.kind == "slack":
         document = slack_message(delivery.event_type, delivery.payload, base_url=base_url)
     else:
-        document = {
-            "id": delivery.event_id,
-            "type": delivery.event_type,
-            "timestamp": delivery.occurred_at.isoformat(),
-            "data": delivery.payload,
-        }
+        document = event
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+async def check_destination(ctx: Context, url: str) -> None:
+    """Resolve the URL's host and check every address it has with the outbound guard.
+
+    Raise OutboundBlocked for an address webhooks may not reach, ResolutionFailed when
+    the name does not resolve.
+    """
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https"):
+        raise OutboundBlocked(f"URL scheme {parsed.scheme or 'none'} is not http or https")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    await guard_for(ctx.settings).resolve(parsed.host, port)
+
+
+def _fault(started_at: datetime, headers: dict[str, str], message: str) -> AttemptResult:
+    return AttemptResult(
+        started_at=started_at,
+        duration_ms=0.0,
+        request_headers=mask_headers(headers),
+        status_code=None,
+        response_body=None,
+        error=f"configuration fault: {message}",
+        retry_after=None,
+        configuration_fault=True,
+    )
+
+
 async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDelivery) -> AttemptResult:
-    body = request_body(delivery, base_url=ctx.settings.base_url)
     started_at = ctx.clock.now()
     headers = {"content-type": "application/json", "user-agent": USER_AGENT}
-    if delivery.kind == "webhook" and delivery.secret:
+    headers |= delivery.headers
+    try:
+        body = request_body(delivery, base_url=ctx.settings.base_url)
+    except TemplateFault as exc:
+        return _fault(started_at, headers, f"the payload template failed: {exc}")
+    if delivery.kind == "webhook" and delivery.secrets:
         headers |= signature_headers(
-            secret=delivery.secret, message_id=delivery.event_id, at=started_at, body=body
+            secrets=list(delivery.secrets),
+            message_id=delivery.event_id,
+            at=started_at,
+            body=body,
         )
 
     timeout = ctx.settings.webhook_timeout_seconds
@@ -213,31 +328,34 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
         # httpx applies its timeout to each network operation, so a receiver that sends a
         # byte at a time never trips it. The outer deadline bounds the whole attempt and so
         # keeps it shorter than the delivery's lease. Only an excerpt of the body is read.
-        async with (
-            asyncio.timeout(timeout),
-            client.stream(
+        async with asyncio.timeout(timeout):
+            await check_destination(ctx, delivery.url)
+            async with client.stream(
                 "POST", delivery.url, content=body, headers=headers, timeout=timeout
-            ) as response,
-        ):
-            status_code = response.status_code
-            retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
-            excerpt = await read_excerpt(response)
+            ) as response:
+                status_code = response.status_code
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
+                excerpt = await read_excerpt(response)
         response_body = excerpt.decode("utf-8", errors="replace")
+    except OutboundBlocked as exc:
+        return _fault(started_at, headers, str(exc))
+    except ResolutionFailed as exc:
+        status_code = None
+        error = str(exc)
     except (httpx.TimeoutException, TimeoutError):
         status_code = None
         error = f"timed out after {timeout:g} s"
+    except httpx.InvalidURL as exc:
+        return _fault(started_at, headers, f"invalid URL: {exc}")
     except httpx.HTTPError as exc:
         status_code = None
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = (time.perf_counter() - begin) * 1000
 
-    shown_headers = {
-        name: ("…" if name == "webhook-signature" else value) for name, value in headers.items()
-    }
     return AttemptResult(
         started_at=started_at,
         duration_ms=duration_ms,
-        request_headers=shown_headers,
+        request_headers=mask_headers(headers),
         status_code=status_code,
         response_body=response_body,
         error=error,
@@ -290,10 +408,12 @@ async def record_attempt(
 
     The outcome is succeeded, retry or failed, or lease_expired when another worker took
     the delivery meanwhile, or deleted when the delivery is gone with its subscription.
+    The attempt also moves the subscription's failing run, which may disable it.
     """
     now = ctx.clock.now()
     number = delivery.attempt_count + 1
     first_attempt_at = delivery.first_attempt_at or result.started_at
+    delay = 0.0
     if result.succeeded:
         outcome = "succeeded"
     elif result.retryable:
@@ -302,20 +422,36 @@ async def record_attempt(
         outcome = "retry" if now + timedelta(seconds=delay) <= give_up_at else "failed"
     else:
         outcome = "failed"
-    values: dict[str, Any] = {
-        "attempt_count": WebhookDelivery.attempt_count + 1,
-        "first_attempt_at": first_attempt_at,
-        "last_status_code": result.status_code,
-        "last_error": result.error,
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
-    if outcome == "retry":
-        values["next_attempt_at"] = now + timedelta(seconds=delay)
-    else:
-        values["status"] = outcome
-        values["completed_at"] = now
     async with db.transaction() as session:
+        # The subscription row is locked before the delivery row, in the same order as
+        # disabling takes them, so two attempts of one subscription cannot deadlock.
+        subscription = await session.get(
+            WebhookSubscription, delivery.subscription_id, with_for_update=True
+        )
+        if subscription is not None:
+            await note_attempt(
+                session,
+                ctx,
+                subscription,
+                succeeded=result.succeeded,
+                status_code=result.status_code,
+                attempt_at=result.started_at,
+            )
+            if outcome == "retry" and is_auto_disabled(subscription):
+                outcome = "failed"
+        values: dict[str, Any] = {
+            "attempt_count": WebhookDelivery.attempt_count + 1,
+            "first_attempt_at": first_attempt_at,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if outcome == "retry":
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+        else:
+            values["status"] = outcome
+            values["completed_at"] = now
         # Only the lease holder moves the delivery on. If the lease ran out and another
         # worker took the delivery, this attempt is kept as "lease_expired" and changes
         # nothing. If the subscription was deleted meanwhile, there is nothing to keep.

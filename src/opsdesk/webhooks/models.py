@@ -99,7 +99,9 @@ class WebhookAttempt(Base):
 class InboundEvent(Base):
     """A request received from another system through /api/v1/inbound/{source}.
 
-    The unique (source, external_id) makes a retried request change nothing twice.
+    `external_id` stores the request's ``webhook-id``, which a sender keeps for every retry
+    of one message, so the unique (source, external_id) makes a retry change nothing.
+    The id that threads messages to a ticket is in the ticket's `external_ref`.
     """
 
     __tablename__ = "inbound_events"

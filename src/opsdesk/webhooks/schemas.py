@@ -5,6 +5,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+CONDITIONS_DESCRIPTION = (
+    "A condition on the event, shaped as an automation rule's `when`: "
+    '{"field": "priority", "in": ["high", "urgent"]}, or {"all": [...]} and {"any": [...]}.'
+)
+HEADERS_DESCRIPTION = (
+    "Extra request headers, such as Authorization. Hop-by-hop headers, Host, Content-*, "
+    "User-Agent, Expect and webhook-* are rejected."
+)
+TEMPLATE_DESCRIPTION = (
+    "A Jinja2 template that renders the JSON body from `event` and `data`, "
+    "in place of the standard body."
+)
+
 
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,6 +29,26 @@ class SubscriptionCreate(BaseModel):
         default=None, description="whsec_ and base64; generated when absent (webhook kind only)."
     )
     description: str | None = Field(default=None, max_length=500)
+    conditions: dict[str, Any] | None = Field(default=None, description=CONDITIONS_DESCRIPTION)
+    headers: dict[str, str] | None = Field(default=None, description=HEADERS_DESCRIPTION)
+    payload_template: str | None = Field(default=None, description=TEMPLATE_DESCRIPTION)
+
+
+class SubscriptionUpdate(BaseModel):
+    """The fields to change; absent ones keep their value, null clears an optional one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+    event_types: list[str] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    conditions: dict[str, Any] | None = Field(default=None, description=CONDITIONS_DESCRIPTION)
+    headers: dict[str, str] | None = Field(default=None, description=HEADERS_DESCRIPTION)
+    payload_template: str | None = Field(default=None, description=TEMPLATE_DESCRIPTION)
+    active: bool | None = Field(
+        default=None,
+        description="true enables the subscription and clears its failing run; false pauses it.",
+    )
 
 
 class SubscriptionView(BaseModel):
@@ -27,12 +60,42 @@ class SubscriptionView(BaseModel):
     active: bool
     source: Literal["api", "workspace"]
     created_at: datetime
+    disabled_at: datetime | None
     disabled_reason: str | None
+    failing_since: datetime | None = Field(
+        description="First failed attempt since the last success; null while deliveries succeed."
+    )
     secret_hint: str | None = Field(description="The first characters of the signing secret.")
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then deliveries are also signed with the secret before the last "
+        "rotation."
+    )
+    conditions: dict[str, Any] | None
+    headers: dict[str, str] | None = Field(
+        description="Custom headers; values of secret-looking names are masked."
+    )
+    payload_template: str | None
 
 
 class SubscriptionCreated(SubscriptionView):
     secret: str | None = Field(description="The signing secret. It is shown only in this response.")
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(
+        default=None, description="whsec_ and base64; generated when absent."
+    )
+
+
+class SecretRotated(BaseModel):
+    id: str
+    secret: str = Field(description="The new signing secret. It is shown only in this response.")
+    secret_hint: str
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then deliveries are also signed with the old secret."
+    )
 
 
 class AttemptView(BaseModel):

@@ -28,8 +28,10 @@ from opsdesk.automation.jobs import fire_rule_timers, next_rule_timer_at, run_ev
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.mail.jobs import next_mail_at, run_mail_jobs
+from opsdesk.notifications.jobs import next_notification_at, send_due_notifications
 from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
 from opsdesk.wakeups import NOTIFY_CHANNEL, Channel
+from opsdesk.webhooks.guard import outbound_client
 from opsdesk.webhooks.jobs import deliver_due, dispatch_outbox, next_delivery_at
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info("worker %s started on %s", self.name, self.db.dialect)
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        # The guarded client refuses internal addresses for webhooks and notifications.
+        async with outbound_client(self.ctx.settings) as client:
             loops = [
                 self._loop("timers", stop, self._fire_timers, self._next_timer),
                 self._loop("outbox", stop, self._dispatch, None),
@@ -79,7 +82,8 @@ class Worker:
         return await dispatch_outbox(self.db, self.ctx)
 
     async def _deliver(self, client: httpx.AsyncClient) -> int:
-        return await deliver_due(self.db, self.ctx, client, owner=self.name)
+        sent = await deliver_due(self.db, self.ctx, client, owner=self.name)
+        return sent + await send_due_notifications(self.db, self.ctx, client, owner=self.name)
 
     async def _next_timer(self) -> datetime | None:
         async with self.db.read() as session:
@@ -87,7 +91,8 @@ class Worker:
         return min((instant for instant in instants if instant is not None), default=None)
 
     async def _next_delivery(self) -> datetime | None:
-        return await next_delivery_at(self.db)
+        instants = [await next_delivery_at(self.db), await next_notification_at(self.db)]
+        return min((instant for instant in instants if instant is not None), default=None)
 
     async def _loop(
         self,

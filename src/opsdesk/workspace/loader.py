@@ -20,7 +20,14 @@ from opsdesk.calendars import BusinessCalendar, CalendarError
 from opsdesk.errors import WorkspaceError
 from opsdesk.events.catalog import EVENT_TYPES
 from opsdesk.workspace.runtime import CHANNELS, Workspace
-from opsdesk.workspace.schema import KEY_PATTERN, Conditions, TicketStatus, WorkspaceFile
+from opsdesk.workspace.schema import (
+    BODY_PATH_PATTERN,
+    KEY_PATTERN,
+    Conditions,
+    InboundValue,
+    TicketStatus,
+    WorkspaceFile,
+)
 from opsdesk.yamlio import LoadedYaml, YamlError, format_path, load_yaml
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -163,6 +170,13 @@ def _describe(error: Any) -> str:
         return (
             f"invalid key {value!r}: use lowercase letters, digits and underscores, "
             "starting with a letter (for example smart_home)"
+        )
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
+        BODY_PATH_PATTERN
+    ):
+        return (
+            f"invalid body path {value!r}: write the keys from the top of the JSON body "
+            "separated by dots, such as alert.id or alert.labels.0"
         )
     message = str(error["msg"])
     if message.startswith("Value error, "):
@@ -335,6 +349,7 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                     expect((*path, "team"), action.team, teams, "team")
 
     _check_rules(spec, problems)
+    _check_inbound(spec, problems)
 
     for index, subscription in enumerate(spec.subscriptions):
         base = ("subscriptions", index)
@@ -365,6 +380,58 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                     (*base, "secret"),
                     "invalid secret: expected whsec_ followed by at least 24 base64 characters",
                 )
+
+
+INBOUND_RESERVED_KEY = "email"
+"""POST /api/v1/inbound/email is the e-mail intake, so no inbound source may take its key."""
+
+
+def _check_inbound(spec: WorkspaceFile, problems: _Problems) -> None:
+    """Check inbound sources: unique keys, secrets, and that constants name defined keys."""
+    _check_unique(problems, "inbound", [source.key for source in spec.inbound])
+    known = {
+        "service_type": {service.key for service in spec.service_types},
+        "contact_method": {method.key for method in spec.contact_methods},
+        "priority": {priority.key for priority in spec.priorities},
+        "status": {status.value for status in TicketStatus},
+    }
+
+    def check_value(path: Path_, mapping: InboundValue | None, what: str) -> None:
+        if mapping is None or what not in known:
+            return
+        names = known[what]
+        label = what.replace("_", " ")
+        candidates: list[tuple[Path_, str]] = []
+        if mapping.value is not None:
+            candidates.append(((*path, "value"), mapping.value))
+        if mapping.default is not None:
+            candidates.append(((*path, "default"), mapping.default))
+        for source_value, target in (mapping.map or {}).items():
+            candidates.append(((*path, "map", source_value), target))
+        for where, value in candidates:
+            if value not in names:
+                problems.add(
+                    where, f"unknown {label} {value!r}; expected one of {', '.join(sorted(names))}"
+                )
+
+    for index, source in enumerate(spec.inbound):
+        base: Path_ = ("inbound", index)
+        if source.key == INBOUND_RESERVED_KEY:
+            problems.add(
+                (*base, "key"),
+                f"the key {INBOUND_RESERVED_KEY!r} is taken: /api/v1/inbound/email is the "
+                "e-mail intake; choose another key",
+            )
+        if source.secret is not None and not _SECRET_PATTERN.match(source.secret):
+            problems.add(
+                (*base, "secret"),
+                "invalid secret: expected whsec_ followed by at least 24 base64 characters",
+            )
+        for name in ("service_type", "contact_method", "priority"):
+            check_value((*base, "create", name), getattr(source.create, name), name)
+        if source.update is not None:
+            check_value((*base, "update", "status"), source.update.status, "status")
+            check_value((*base, "update", "priority"), source.update.priority, "priority")
 
 
 def _check_rules(spec: WorkspaceFile, problems: _Problems) -> None:

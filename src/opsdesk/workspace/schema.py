@@ -242,6 +242,72 @@ class Subscription(Strict):
         return None if value == "" else value
 
 
+BODY_PATH_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+
+
+class InboundValue(Strict):
+    """A constant (`value`) or a value read from the request body at `field`, a dotted path.
+
+    A read value may be translated through `map`. `default` is used when the field is
+    missing or its value has no entry in `map`.
+    """
+
+    value: str | None = None
+    field: str | None = Field(default=None, pattern=BODY_PATH_PATTERN, max_length=200)
+    map: dict[str, str] | None = None
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InboundValue:
+        if (self.value is None) == (self.field is None):
+            raise ValueError("give exactly one of value (a constant) or field (a body path)")
+        if self.value is not None and (self.map is not None or self.default is not None):
+            raise ValueError("map and default apply to field only; remove them or use field")
+        return self
+
+
+class InboundCreate(Strict):
+    """The mapping from a message whose external id has no ticket yet to a new ticket."""
+
+    service_type: InboundValue
+    contact_method: InboundValue
+    priority: InboundValue | None = None
+    subject: InboundValue
+    description: InboundValue
+    name: InboundValue
+    email: InboundValue
+    phone: InboundValue | None = None
+    site_address: InboundValue | None = None
+
+
+class InboundUpdate(Strict):
+    """The changes a later message with the same external id makes to its ticket."""
+
+    status: InboundValue | None = None
+    priority: InboundValue | None = None
+    note: InboundValue | None = Field(default=None, description="Added as an internal note.")
+
+
+class InboundSource(Strict):
+    """Another system that creates and updates tickets through POST /api/v1/inbound/{key}."""
+
+    key: Key
+    secret: str | None = Field(
+        default=None,
+        description="Standard Webhooks secret (whsec_ and base64) the sender signs with; "
+        "empty (an unset ${VAR:-}) disables the source.",
+    )
+    id_field: str = Field(pattern=BODY_PATH_PATTERN, max_length=200)
+    description: str | None = None
+    create: InboundCreate
+    update: InboundUpdate | None = None
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
 class WorkspaceFile(Strict):
     name: str = Field(min_length=1, max_length=200)
     reference_prefix: str = Field(default="SR", pattern=r"^[A-Z]{1,6}$")
@@ -257,6 +323,9 @@ class WorkspaceFile(Strict):
     escalations: list[Escalation] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list, description="Automation rules, run in order.")
+    inbound: list[InboundSource] = Field(
+        default_factory=list, description="Systems that create and update tickets by webhook."
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Web origins allowed to embed the request widget and call the intake API.",
