@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +26,7 @@ from opsdesk.db import Database
 from opsdesk.errors import NotFound, OpsdeskError, WorkspaceError
 from opsdesk.logs import configure_logging
 from opsdesk.mail.service import ingest_message
+from opsdesk.metrics import REGISTRY
 from opsdesk.migrate import migrate as run_migrations
 from opsdesk.replay.report import ReplayReport, format_text
 from opsdesk.replay.runner import replay
@@ -142,8 +145,14 @@ def serve(
         bool,
         typer.Option("--worker/--no-worker", help="Run the background worker in this process."),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="API processes sharing the port (PostgreSQL only above 1)."
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API with an in-process worker."""
+    """Serve the API, portal and console, by default with an in-process worker."""
     settings = get_settings()
     _configure_logging(settings)
     workspace = _load(config, settings)
@@ -156,18 +165,56 @@ def serve(
             settings.base_url,
             port,
         )
-    application = create_app(settings=settings, workspace=workspace, run_worker=worker)
+    log_level = settings.log_level.lower()
+    if workers == 1:
+        application = create_app(settings=settings, workspace=workspace, run_worker=worker)
+        uvicorn.run(application, host=host, port=port, log_level=log_level, log_config=None)
+        return
+    if not settings.database_url.startswith("postgresql"):
+        typer.echo(
+            "error: --workers above 1 needs PostgreSQL (OPSDESK_DATABASE_URL="
+            "postgresql+asyncpg://...); SQLite has one writer at a time, so run one process",
+            err=True,
+        )
+        raise typer.Exit(2)
+    # uvicorn starts each process afresh; they read the workspace and the worker choice
+    # from the environment this process hands down.
+    os.environ["OPSDESK_WORKSPACE"] = str(Path(workspace.source).resolve())
+    os.environ["OPSDESK_SERVE_WORKER"] = "true" if worker else "false"
     uvicorn.run(
-        application, host=host, port=port, log_level=settings.log_level.lower(), log_config=None
+        "opsdesk.web.asgi:create_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
     )
 
 
 @app.command("worker")
-def worker_command(config: ConfigOption = None) -> None:
+def worker_command(
+    config: ConfigOption = None,
+    metrics_port: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Serve this process's Prometheus metrics on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port to listen on.")
+    ] = "127.0.0.1",
+) -> None:
     """Run a background worker: fire SLA timers and deliver webhooks until SIGTERM."""
     settings = get_settings()
     _configure_logging(settings)
     workspace = _load(config, settings)
+    if metrics_port is not None:
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=REGISTRY)
+        except OSError as exc:
+            typer.echo(
+                f"error: cannot serve metrics on {metrics_host}:{metrics_port}: {exc}", err=True
+            )
+            raise typer.Exit(1) from exc
 
     async def run() -> None:
         db = Database(settings.database_url)

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         default=Path("examples/technical-services.yaml"),
         description="Workspace YAML file used when no --config is given.",
     )
+    serve_worker: bool = Field(
+        default=True,
+        description="Run the background worker inside each API process started by serve.",
+    )
     base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Public address of this deployment, used in status links and notifications.",

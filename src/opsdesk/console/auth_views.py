@@ -9,7 +9,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opsdesk.console.deps import HOME_BY_ROLE, SESSION_COOKIE, AnyStaff
-from opsdesk.errors import Unauthorized
 from opsdesk.users import auth
 from opsdesk.web.deps import ContextDep, DatabaseDep
 from opsdesk.web.templating import render
@@ -83,16 +82,16 @@ async def login(
             email=email,
             status=400,
         )
-    try:
-        async with db.transaction() as session:
-            signed_in = await auth.sign_in(
-                session, email=email, password=password, settings=ctx.settings, at=ctx.clock.now()
-            )
-    except Unauthorized as exc:
+    # The transaction commits a refusal too, so failed attempts count towards the lockout.
+    async with db.transaction() as session:
+        signed_in = await auth.sign_in(
+            session, email=email, password=password, settings=ctx.settings, at=ctx.clock.now()
+        )
+    if isinstance(signed_in, auth.SignInRefused):
         return _login_page(
             request,
             next_path=next_path,
-            error=exc.message[:1].upper() + exc.message[1:] + ".",
+            error=signed_in.reason[:1].upper() + signed_in.reason[1:] + ".",
             email=email,
             status=401,
         )

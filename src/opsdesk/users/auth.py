@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opsdesk.errors import InvalidInput, Unauthorized
+from opsdesk.errors import InvalidInput
 from opsdesk.settings import Settings
 from opsdesk.users.models import User, WebSession
 
@@ -47,14 +47,21 @@ class SignedIn:
     csrf_token: str
 
 
+@dataclass(frozen=True)
+class SignInRefused:
+    reason: str
+    """Plain words for the person signing in."""
+
+
 async def sign_in(
     session: AsyncSession, *, email: str, password: str, settings: Settings, at: datetime
-) -> SignedIn:
-    """Check the password and open a session, or raise Unauthorized with a plain reason.
+) -> SignedIn | SignInRefused:
+    """Check the password and open a session, or say why not.
 
-    The same message answers an unknown e-mail and a wrong password. After
+    The same reason answers an unknown e-mail and a wrong password. After
     `settings.max_failed_sign_ins` failures in a row the account is locked for
     `settings.lockout_minutes`, and a correct password does not open it before then.
+    A refusal is returned, not raised, so the caller commits the failure count.
     """
     user = (
         await session.execute(
@@ -63,9 +70,9 @@ async def sign_in(
     ).scalar_one_or_none()
     if user is None or user.password_hash is None or not user.active:
         _verify(_DUMMY_HASH, password)
-        raise Unauthorized("e-mail or password is incorrect")
+        return SignInRefused("e-mail or password is incorrect")
     if user.locked_until is not None and user.locked_until > at:
-        raise Unauthorized(
+        return SignInRefused(
             f"too many failed sign-ins; try again after {user.locked_until:%H:%M} UTC "
             "or ask an admin to reset the password"
         )
@@ -75,7 +82,7 @@ async def sign_in(
             user.locked_until = at + timedelta(minutes=settings.lockout_minutes)
             user.failed_sign_ins = 0
             logger.warning("account of user %s locked after repeated failed sign-ins", user.id)
-        raise Unauthorized("e-mail or password is incorrect")
+        return SignInRefused("e-mail or password is incorrect")
     user.failed_sign_ins = 0
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):

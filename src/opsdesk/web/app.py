@@ -38,6 +38,8 @@ from opsdesk.tickets.views import router as tickets_router
 from opsdesk.web import errors
 from opsdesk.web.cors import IntakeCors
 from opsdesk.web.health import router as health_router
+from opsdesk.web.metrics_views import RequestMetrics
+from opsdesk.web.metrics_views import router as metrics_router
 from opsdesk.web.ratelimit import IntakeRateLimiter, RateLimitMiddleware
 from opsdesk.web.security import SecurityHeaders
 from opsdesk.web.templating import STATIC
@@ -99,8 +101,9 @@ def create_app(
     app.state.ctx = ctx
     app.state.broadcaster = broadcaster
     app.state.rate_limiter = IntakeRateLimiter.from_settings(settings)
-    # Starlette runs the middleware added last first: CORS, security headers, rate limit,
-    # body limit. So 429 pages get security headers and cross-origin callers can read them.
+    # Starlette runs the middleware added last first: metrics, CORS, security headers,
+    # rate limit, body limit. So 429 pages get security headers and cross-origin callers
+    # can read them.
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,
@@ -117,6 +120,8 @@ def create_app(
         secure=settings.base_url.startswith("https://"),
     )
     app.add_middleware(IntakeCors, allowed_origins=list(workspace.spec.allowed_origins))
+    # Outermost, so rejected requests (413, 429) are counted and timed too.
+    app.add_middleware(RequestMetrics)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
@@ -131,6 +136,7 @@ def create_app(
         portal_views.router,
         portal_widget.router,
         health_router,
+        metrics_router,
         workspace_router,
         tickets_router,
         tasks_router,

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opsdesk.db import Database
@@ -43,9 +42,6 @@ class Snapshot:
     deliveries: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     next_due_lag: float = 0.0
-
-
-_snapshot = Snapshot()
 
 
 async def _take(db: Database) -> Snapshot:
@@ -164,12 +160,12 @@ class _SnapshotCollector(Collector):
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(db: DatabaseDep) -> Response:
-    global _snapshot
-    if time.monotonic() - _snapshot.taken > SNAPSHOT_SECONDS:
-        _snapshot = await _take(db)
+async def metrics(request: Request, db: DatabaseDep) -> Response:
+    snapshot: Snapshot | None = getattr(request.app.state, "metrics_snapshot", None)
+    if snapshot is None or time.monotonic() - snapshot.taken > SNAPSHOT_SECONDS:
+        snapshot = request.app.state.metrics_snapshot = await _take(db)
     shared = CollectorRegistry(auto_describe=False)
-    shared.register(_SnapshotCollector(_snapshot))
+    shared.register(_SnapshotCollector(snapshot))
     return Response(
         generate_latest(REGISTRY) + generate_latest(shared), media_type=CONTENT_TYPE_LATEST
     )
@@ -203,9 +199,8 @@ class RequestMetrics:
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    # The router records the route it matched in the scope; labelling by its template
+    # keeps one series per route, not one per ticket reference or token.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
