@@ -106,10 +106,12 @@ class FlakyReceiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    requests_started: int = 0
 
     def answer(self, body: bytes, webhook_id: str) -> int:
         event = json.loads(body)
         with self.lock:
+            self.requests_started += 1
             draw = self.random.random() if self.flaky else 1.0
         if draw < self.stall_rate:
             time.sleep(self.stall_seconds)
