@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -87,3 +89,52 @@ def _wake_this_process(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_INFO_KEY, None)
+
+
+LISTEN_RETRY_SECONDS = 2.0
+
+
+async def listen(
+    url: str,
+    stop: asyncio.Event,
+    *,
+    on_notify: Callable[[list[str]], None],
+    on_connect: Callable[[], None],
+    name: str,
+) -> None:
+    """Hold a LISTEN connection to PostgreSQL until `stop`, reconnecting when it drops.
+
+    `on_notify` gets the channels of each NOTIFY. `on_connect` runs after every
+    (re)connection, because work announced while no listener was connected was missed.
+    """
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def relay(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+        on_notify(payload.split(","))
+
+    while not stop.is_set():
+        connection = None
+        closed = asyncio.Event()
+
+        def on_close(_connection: object, closed: asyncio.Event = closed) -> None:
+            closed.set()
+
+        try:
+            connection = await asyncpg.connect(dsn)
+            connection.add_termination_listener(on_close)
+            await connection.add_listener(NOTIFY_CHANNEL, relay)
+            on_connect()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(closed.wait())]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            if closed.is_set() and not stop.is_set():
+                logger.warning("%s: LISTEN connection closed; reconnecting", name)
+        except (OSError, asyncpg.PostgresError) as exc:
+            logger.warning("%s: LISTEN connection failed (%s); retrying", name, exc)
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
+        finally:
+            if connection is not None and not connection.is_closed():
+                await connection.close()

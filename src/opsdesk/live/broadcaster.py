@@ -16,13 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from opsdesk.db import Database
 from opsdesk.events.models import OutboxEvent
-from opsdesk.wakeups import NOTIFY_CHANNEL
+from opsdesk.wakeups import listen
 
 logger = logging.getLogger(__name__)
 
@@ -123,23 +121,14 @@ class Broadcaster:
                 )
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        dsn = (
-            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
-
-        def relay(_connection: object, _pid: int, _channel: str, payload: str) -> None:
-            if "outbox" in payload.split(","):
+        def relay(channels: list[str]) -> None:
+            if "outbox" in channels:
                 self.db.wakeups.wake(["live"])
 
-        while not stop.is_set():
-            connection = None
-            try:
-                connection = await asyncpg.connect(dsn)
-                await connection.add_listener(NOTIFY_CHANNEL, relay)
-                await stop.wait()
-            except (OSError, asyncpg.PostgresError) as exc:
-                logger.warning("live updates: LISTEN failed (%s); retrying", exc)
-                await asyncio.sleep(2)
-            finally:
-                if connection is not None and not connection.is_closed():
-                    await connection.close()
+        await listen(
+            self.db.url,
+            stop,
+            on_notify=relay,
+            on_connect=lambda: self.db.wakeups.wake(["live"]),
+            name="live updates",
+        )

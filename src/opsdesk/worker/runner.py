@@ -19,9 +19,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from opsdesk.automation.jobs import fire_rule_timers, next_rule_timer_at, run_event_rules
@@ -30,7 +28,7 @@ from opsdesk.db import Database
 from opsdesk.mail.jobs import next_mail_at, run_mail_jobs
 from opsdesk.notifications.jobs import next_notification_at, send_due_notifications
 from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
-from opsdesk.wakeups import NOTIFY_CHANNEL, Channel
+from opsdesk.wakeups import Channel, listen
 from opsdesk.webhooks.guard import outbound_client
 from opsdesk.webhooks.jobs import deliver_due, dispatch_outbox, next_delivery_at
 
@@ -127,35 +125,12 @@ class Worker:
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Relay PostgreSQL NOTIFY from other processes to this process's loops."""
-        dsn = (
-            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        await listen(
+            self.db.url,
+            stop,
+            on_notify=self.db.wakeups.wake,
+            on_connect=lambda: self.db.wakeups.wake(
+                ["timers", "outbox", "deliveries", "rules", "mail"]
+            ),
+            name=f"worker {self.name}",
         )
-
-        def relay(_connection: object, _pid: int, _channel: str, payload: str) -> None:
-            self.db.wakeups.wake(payload.split(","))
-
-        while not stop.is_set():
-            connection = None
-            closed = asyncio.Event()
-
-            def on_close(_connection: object, closed: asyncio.Event = closed) -> None:
-                closed.set()
-
-            try:
-                connection = await asyncpg.connect(dsn)
-                connection.add_termination_listener(on_close)
-                await connection.add_listener(NOTIFY_CHANNEL, relay)
-                # Work may have been announced while no listener was connected.
-                self.db.wakeups.wake(["timers", "outbox", "deliveries", "rules", "mail"])
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(closed.wait())]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
-            except (OSError, asyncpg.PostgresError) as exc:
-                logger.warning("worker %s: LISTEN connection failed (%s); retrying", self.name, exc)
-                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
-            finally:
-                if connection is not None and not connection.is_closed():
-                    await connection.close()
