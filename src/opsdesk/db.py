@@ -93,6 +93,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY, so big keys are plain integers there.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ROW_ID = 2**63 - 1
+"""Largest key a BigIntPK column stores: both variants are signed 64-bit integers."""
 
 
 class Base(AsyncAttrs, DeclarativeBase):

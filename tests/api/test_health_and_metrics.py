@@ -118,3 +118,18 @@ def test_process_metrics_share_one_registry() -> None:
         "opsdesk_webhook_attempts",
         "opsdesk_webhook_attempt_seconds",
     } <= names
+
+
+async def test_unexpected_error_gets_the_documented_json_body(ctx: Context, db: Database) -> None:
+    app = create_app(settings=ctx.settings, workspace=ctx.workspace, database=db)
+
+    @app.get("/api/v1/test-defect")
+    async def defect() -> None:
+        raise RuntimeError("a defect")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/api/v1/test-defect")
+
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal_error", "message": "internal error"}}

@@ -170,6 +170,18 @@ async def test_task_list_rejects_nul_in_filter(
     assert error_fields(response) == ["stage"]
 
 
+async def test_task_list_rejects_malformed_ticket_filter(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    agent = await make_user("agent")
+
+    response = await client.get("/api/v1/tasks", params={"ticket": "42"}, headers=agent.headers)
+
+    assert response.status_code == 422, response.text
+    assert error_fields(response) == ["ticket"]
+    assert "SR-000123" in error_of(response)["message"]
+
+
 # One task
 
 

@@ -269,7 +269,7 @@ class Seeder:
             assert person is not None
             for alert in (await open_alerts(session, ctx)).alerts:
                 if alert.fired_at < at:
-                    await acknowledge(session, clock_id=alert.clock_id, user=person, at=at)
+                    await acknowledge(session, ctx, clock_id=alert.clock_id, user=person, at=at)
 
     def keep(self, key: str, created: tickets.CreatedTicket) -> None:
         self.samples.references[key] = tickets.reference_of(self.server.ctx, created.ticket)

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import email
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from email.message import EmailMessage
-from typing import Any
 
-import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from mail_support import REQUESTER, SUPPORT, compose, messages_of
+from smtp_support import SmtpServer, with_smtp
 from sqlalchemy import select
 
 from opsdesk.clock import FrozenClock
@@ -34,59 +25,6 @@ from opsdesk.mail.service import IngestOutcome, IngestResult, ingest_message
 from opsdesk.tickets import service as tickets
 
 OWNER = "test-worker"
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler that keeps accepted messages and can reply with errors first."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    """SMTP replies to give at DATA, in order, before accepting again."""
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.refusals:
-            return self.refusals.pop(0)
-        content = envelope.original_content or envelope.content
-        assert isinstance(content, bytes)
-        message = email.message_from_bytes(content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 2.0.0 Message accepted"
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    inbox: Inbox
-    port: int
-
-
-@pytest.fixture
-async def smtp_server() -> AsyncIterator[SmtpServer]:
-    inbox = Inbox()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(inbox, hostname="mail.test", timeout=10), "127.0.0.1", 0
-    )
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield SmtpServer(inbox=inbox, port=port)
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def with_smtp(ctx: Context, port: int, **changes: Any) -> Context:
-    settings = ctx.settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": port,
-            "smtp_security": "none",
-            "smtp_timeout_seconds": 10.0,
-        }
-        | changes
-    )
-    return dataclasses.replace(ctx, settings=settings)
 
 
 def closed_port() -> int:

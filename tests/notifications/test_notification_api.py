@@ -240,3 +240,35 @@ async def test_invalid_cursor_rejected(client: httpx.AsyncClient, make_user) -> 
     response = await client.get(INBOX, params={"cursor": "%%%"}, headers=staff.headers)
 
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # base64 of 2**63, one past the largest row id, and of 0 and -5.
+        "OTIyMzM3MjAzNjg1NDc3NTgwOA",
+        "MA",
+        "LTU",
+    ],
+)
+async def test_cursor_outside_key_range_rejected(
+    client: httpx.AsyncClient, make_user, cursor: str
+) -> None:
+    staff = await make_user("agent")
+
+    response = await client.get(INBOX, params={"cursor": cursor}, headers=staff.headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"] == [{"field": "cursor", "message": "invalid cursor"}]
+
+
+@pytest.mark.parametrize("notification_id", ["0", "9223372036854775808"])
+async def test_read_id_outside_key_range_rejected(
+    client: httpx.AsyncClient, make_user, notification_id: str
+) -> None:
+    staff = await make_user("agent")
+
+    response = await client.post(f"{INBOX}/{notification_id}/read", headers=staff.headers)
+
+    assert response.status_code == 422, response.text
+    assert [entry["field"] for entry in response.json()["error"]["fields"]] == ["notification_id"]

@@ -102,7 +102,7 @@ async def test_redeliver_refused_while_paused(
         f"{SUBSCRIPTIONS}/{subscription['id']}", json={"active": False}, headers=admin.headers
     )
     assert paused.status_code == 200
-    assert paused.json()["disabled_reason"] == "paused through the API"
+    assert paused.json()["disabled_reason"] == "paused by an admin"
 
     response = await client.post(
         f"/api/v1/webhook-deliveries/{delivered['id']}/redeliver", headers=admin.headers

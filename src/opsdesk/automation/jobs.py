@@ -9,16 +9,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.automation.engine import Cause, matches, rules_for_event
+from opsdesk.automation.facts import event_facts, facts_without_task
 from opsdesk.automation.models import RuleTimer
 from opsdesk.automation.registry import active_rules
 from opsdesk.automation.schema import Rule
-from opsdesk.automation.service import run_rule, ticket_facts
+from opsdesk.automation.service import run_rule
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.events.models import OutboxEvent
+from opsdesk.tasks.service import task_reference
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
-from opsdesk.users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +70,17 @@ async def _run_for_event(
     if ticket is None:
         return
     now = ctx.clock.now()
-    assignee = await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
-    facts = ticket_facts(
-        ctx, ticket, at=event.occurred_at, assignee_email=assignee.email if assignee else None
+    facts, task = await event_facts(
+        session, ctx, ticket, event_type=event.type, payload=event.payload, at=event.occurred_at
     )
+    trigger = f"{event.type} of task {task_reference(task)}" if task is not None else event.type
     cause = Cause.from_dict(event.cause)
     for rule in rules_for_event(rules, event_type=event.type, facts=facts, cause=cause):
         try:
             async with session.begin_nested():
-                await run_rule(session, ctx, rule, ticket, trigger=event.type, cause=cause, at=now)
+                await run_rule(
+                    session, ctx, rule, ticket, trigger=trigger, cause=cause, at=now, task=task
+                )
         except Exception as exc:
             logger.warning("rule %s failed on event %s: %s", rule.key, event.event_id, exc)
             timeline.record(
@@ -86,7 +89,7 @@ async def _run_for_event(
                 at=now,
                 kind="rule.failed",
                 actor=f"rule:{rule.key}",
-                message=f"Rule {rule.name!r} failed on {event.type}: {_reason(exc)}",
+                message=f"Rule {rule.name!r} failed on {trigger}: {_reason(exc)}",
                 data={"rule": rule.key, "trigger": event.type},
             )
 
@@ -141,10 +144,7 @@ async def _fire(session: AsyncSession, ctx: Context, timer: RuleTimer, now: date
         timer.status = "cancelled"
         return
     trigger = f"{rule.after.duration} in {timer.waits_for} ({rule.after.clock} time)"
-    assignee = await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
-    facts = ticket_facts(
-        ctx, ticket, at=timer.fire_at, assignee_email=assignee.email if assignee else None
-    )
+    facts = await facts_without_task(session, ctx, ticket, at=timer.fire_at)
     if not matches(rule.when, facts):
         timeline.record(
             session,

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from opsdesk.schema_types import Duration, Key, Named, Strict, TicketStatus
 
-CONDITION_FIELDS = (
-    "status",
-    "priority",
-    "service_type",
-    "pipeline",
-    "contact_method",
-    "channel",
-    "team",
-    "tags",
-    "subject",
-    "description",
-    "assignee",
-    "requester_email",
-    "business_hours",
-)
 ConditionField = Literal[
     "status",
     "priority",
@@ -37,16 +22,26 @@ ConditionField = Literal[
     "assignee",
     "requester_email",
     "business_hours",
+    "task.stage",
+    "task.pipeline",
+    "task.priority",
+    "task.team",
+    "task.assignee",
+    "task.template",
 ]
+CONDITION_FIELDS: tuple[str, ...] = get_args(ConditionField)
+TASK_FIELD_PREFIX = "task."
+"""Fields of the task an event is about; they have no value for other events."""
 OPERATORS = ("equals", "in", "not_in", "contains", "exists")
 
 
 class FieldCondition(Strict):
-    """One test of a ticket field with exactly one operator.
+    """One test of a ticket or task field with exactly one operator.
 
     `contains` finds a word in text fields and an element in `tags`; `exists` tests that
     a field has a value (an assignee, a tag). `business_hours` is true when the event
-    happened inside the ticket's working hours.
+    happened inside the ticket's working hours. The `task.` fields are those of the task
+    an event is about, and have no value for an event about the ticket alone.
     """
 
     field: ConditionField
@@ -98,14 +93,18 @@ class ConditionGroup(Strict):
 
 
 def _condition_kind(value: Any) -> str:
-    """Tell a field test from a group by its keys, so errors name only the intended form."""
+    """Tell a field test from a group by its keys, so errors name only the intended form.
+
+    The tag of a field test is not "field": Pydantic puts the tag into an error's location,
+    and a tag equal to a key of the condition would make that key appear twice in the path.
+    """
     if isinstance(value, dict):
-        return "field" if "field" in value else "group"
-    return "field" if isinstance(value, FieldCondition) else "group"
+        return "field_test" if "field" in value else "group"
+    return "field_test" if isinstance(value, FieldCondition) else "group"
 
 
 Condition = Annotated[
-    Annotated[FieldCondition, Tag("field")] | Annotated[ConditionGroup, Tag("group")],
+    Annotated[FieldCondition, Tag("field_test")] | Annotated[ConditionGroup, Tag("group")],
     Discriminator(_condition_kind),
 ]
 

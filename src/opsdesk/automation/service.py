@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +34,7 @@ from opsdesk.context import Context
 from opsdesk.events.service import CAUSE_KEY, emit
 from opsdesk.notifications.service import notify_users, write_notifications
 from opsdesk.tasks import service as tasks
+from opsdesk.tasks.models import Task
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets import timeline
 from opsdesk.tickets.models import Ticket
@@ -50,29 +50,6 @@ OPEN_STATUSES = [
     if status not in {TicketStatus.RESOLVED, TicketStatus.CLOSED}
 ]
 RULE_CACHE_SECONDS = 5.0
-
-
-def ticket_facts(
-    ctx: Context, ticket: Ticket, *, at: datetime, assignee_email: str | None
-) -> dict[str, Any]:
-    """The fields rule conditions can test, as plain values."""
-    policy = ctx.workspace.policy(ticket.sla_policy)
-    calendar = ctx.workspace.calendar(ctx.workspace.policy_calendar_key(policy))
-    return {
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "service_type": ticket.service_type,
-        "pipeline": ticket.pipeline,
-        "contact_method": ticket.contact_method,
-        "channel": ticket.channel,
-        "team": ticket.team,
-        "tags": list(ticket.tags),
-        "subject": ticket.subject,
-        "description": ticket.description,
-        "assignee": assignee_email,
-        "requester_email": ticket.requester_email,
-        "business_hours": calendar.is_working(at),
-    }
 
 
 @contextmanager
@@ -99,8 +76,12 @@ async def run_rule(
     trigger: str,
     cause: Cause,
     at: datetime,
+    task: Task | None = None,
 ) -> list[str]:
-    """Apply the rule's actions to the ticket and record the run; return one phrase per action."""
+    """Apply the rule's actions to the ticket and record the run; return one phrase per action.
+
+    `task` is the task the triggering event is about; the run's timeline entry names it.
+    """
     actor = f"rule:{rule.key}"
     own = Cause(rule=rule.key, depth=cause.depth + 1)
     outcomes: list[str] = []
@@ -131,6 +112,7 @@ async def run_rule(
     timeline.record(
         session,
         ticket_id=ticket.id,
+        task_id=task.id if task is not None else None,
         at=at,
         kind="rule.ran",
         actor=actor,

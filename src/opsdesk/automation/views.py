@@ -17,9 +17,10 @@ from opsdesk.automation.registry import forget_rules
 from opsdesk.automation.schema import Rule
 from opsdesk.errors import Conflict, InvalidInput, NotFound
 from opsdesk.web.deps import Admin, ContextDep, DatabaseDep, Staff
-from opsdesk.workspace.loader import rule_problems
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, error_responses
+from opsdesk.workspace.loader import error_path, rule_problems
 
-router = APIRouter(prefix="/api/v1", tags=["automation"])
+router = APIRouter(prefix="/api/v1", tags=["automation"], responses=error_responses(*STAFF_ERRORS))
 
 
 class RuleView(BaseModel):
@@ -45,7 +46,8 @@ def _parse(ctx: ContextDep, body: dict[str, Any]) -> Rule:
     except ValidationError as exc:
         details = [
             {
-                "field": ".".join(str(part) for part in error["loc"]),
+                # Named like the workspace file's errors, such as when.all[0].field.
+                "field": error_path(body, error["loc"]) if error["loc"] else "body",
                 "message": str(error["msg"]).removeprefix("Value error, "),
             }
             for error in exc.errors()
@@ -76,7 +78,12 @@ async def list_rules(db: DatabaseDep, ctx: ContextDep, _user: Staff) -> list[Rul
     return views
 
 
-@router.post("/rules", status_code=201, response_model=RuleView)
+@router.post(
+    "/rules",
+    status_code=201,
+    response_model=RuleView,
+    responses=error_responses(*JSON_BODY_ERRORS, 409),
+)
 async def create_rule(
     db: DatabaseDep,
     ctx: ContextDep,
@@ -106,7 +113,11 @@ async def create_rule(
     return _view(rule, "api", row.position)
 
 
-@router.put("/rules/{key}", response_model=RuleView)
+@router.put(
+    "/rules/{key}",
+    response_model=RuleView,
+    responses=error_responses(*JSON_BODY_ERRORS, 404, 409),
+)
 async def replace_rule(
     key: str,
     db: DatabaseDep,
@@ -135,7 +146,7 @@ async def replace_rule(
     return _view(rule, "api", row.position)
 
 
-@router.delete("/rules/{key}", status_code=204)
+@router.delete("/rules/{key}", status_code=204, responses=error_responses(404))
 async def delete_rule(key: str, db: DatabaseDep, _user: Admin) -> Response:
     async with db.transaction() as session:
         row = (

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from opsdesk.console.admin_users import router as users_router
+from opsdesk.console.admin_webhook_settings import router as webhook_settings_router
 from opsdesk.console.admin_webhooks import router as webhooks_router
 from opsdesk.console.deps import AdminStaff
 from opsdesk.users.models import ApiToken, User
@@ -19,6 +20,7 @@ from opsdesk.webhooks.models import WebhookDelivery, WebhookSubscription
 router = APIRouter(include_in_schema=False)
 router.include_router(users_router)
 router.include_router(webhooks_router)
+router.include_router(webhook_settings_router)
 
 FAILED_WINDOW = timedelta(hours=24)
 

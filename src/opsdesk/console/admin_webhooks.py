@@ -1,4 +1,7 @@
-"""Admin pages for webhook subscriptions and their delivery log, with redelivery."""
+"""Admin pages for webhook subscriptions and their delivery log, with redelivery.
+
+Changing an existing subscription and rotating its secret live in `admin_webhook_settings`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from opsdesk.console.admin_users import field_errors
 from opsdesk.console.deps import AdminStaff, Staff
+from opsdesk.console.webhook_forms import (
+    OPTION_FORM_CHARS,
+    parse_conditions_text,
+    parse_headers_text,
+    service_errors,
+    validation_errors,
+)
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.errors import Conflict, InvalidInput
@@ -21,21 +30,22 @@ from opsdesk.tickets.queries import decode_cursor, encode_cursor
 from opsdesk.web.deps import ContextDep, DatabaseDep
 from opsdesk.web.templating import render
 from opsdesk.webhooks import service
+from opsdesk.webhooks.jobs import REQUEST_BODY_LOG_BYTES, RESPONSE_EXCERPT_BYTES
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from opsdesk.webhooks.redeliver import access_delivery, redeliver
 from opsdesk.webhooks.schemas import SubscriptionCreate
+from opsdesk.webhooks.service import SubscriptionOptions
 from opsdesk.webhooks.signing import mask_secret
 
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
 
 DELIVERIES_PER_PAGE = 25
 NO_STORE = {"Cache-Control": "no-store"}
-FIELD_HINTS = {
-    "url": "invalid URL; use an http or https address such as https://example.com/hooks/opsdesk",
-    "kind": "choose webhook or slack",
-    "event_types": "choose at least one event type, or all events",
-    "description": "too long: at most 500 characters",
-}
+
+
+def header_lines(headers: dict[str, Any] | None) -> str:
+    """Show headers one ``name: value`` per line, sorted by name, because JSONB reorders keys."""
+    return "\n".join(f"{name}: {value}" for name, value in sorted((headers or {}).items()))
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,9 @@ async def create_subscription(
     kind: Annotated[str, Form(max_length=16)] = "webhook",
     event_types: Annotated[list[str] | None, Form()] = None,
     description: Annotated[str, Form(max_length=500)] = "",
+    conditions: Annotated[str, Form(max_length=OPTION_FORM_CHARS)] = "",
+    headers: Annotated[str, Form(max_length=OPTION_FORM_CHARS)] = "",
+    payload_template: Annotated[str, Form(max_length=OPTION_FORM_CHARS)] = "",
 ) -> Response:
     """Create a subscription and show its signing secret in this response only."""
     form = {
@@ -117,6 +130,9 @@ async def create_subscription(
         "kind": kind,
         "event_types": event_types or [],
         "description": description,
+        "conditions": conditions,
+        "headers": headers,
+        "payload_template": payload_template,
     }
     try:
         body = SubscriptionCreate.model_validate(
@@ -125,15 +141,18 @@ async def create_subscription(
                 "kind": kind,
                 "event_types": event_types or [],
                 "description": description.strip() or None,
+                "conditions": parse_conditions_text(conditions),
+                "headers": parse_headers_text(headers),
+                "payload_template": payload_template.strip() or None,
             }
         )
-    except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "form"
-            errors.setdefault(field, FIELD_HINTS.get(field, str(error["msg"])))
+    except InvalidInput as exc:
         return await _render_subscriptions(
-            request, db, ctx, staff, errors=errors, form=form, status=422
+            request, db, ctx, staff, errors=service_errors(exc), form=form, status=422
+        )
+    except ValidationError as exc:
+        return await _render_subscriptions(
+            request, db, ctx, staff, errors=validation_errors(exc), form=form, status=422
         )
     try:
         async with db.transaction() as session:
@@ -145,11 +164,16 @@ async def create_subscription(
                 secret=None,
                 description=body.description,
                 at=ctx.clock.now(),
+                options=SubscriptionOptions(
+                    conditions=body.conditions,
+                    headers=body.headers,
+                    payload_template=body.payload_template,
+                ),
                 ctx=ctx,
             )
     except InvalidInput as exc:
         return await _render_subscriptions(
-            request, db, ctx, staff, errors=field_errors(exc), form=form, status=422
+            request, db, ctx, staff, errors=service_errors(exc), form=form, status=422
         )
     return await _render_subscriptions(request, db, ctx, staff, created=created)
 
@@ -240,6 +264,9 @@ async def _render_log(
             "first_page": not cursor,
             "error": error,
             "queued": request.query_params.get("queued"),
+            "header_lines": header_lines,
+            "request_body_log_bytes": REQUEST_BODY_LOG_BYTES,
+            "response_excerpt_bytes": RESPONSE_EXCERPT_BYTES,
         },
         status=status,
         headers=NO_STORE,

@@ -20,8 +20,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from opsdesk.context import Context
 from opsdesk.errors import NotFound
+from opsdesk.events.service import emit
 from opsdesk.sla.engine import Phase
 from opsdesk.sla.models import SlaClock
+from opsdesk.sla.service import ladder_for, schedule_next_fire
 from opsdesk.tasks.models import Task
 from opsdesk.tasks.service import task_reference
 from opsdesk.tickets import timeline
@@ -135,17 +137,25 @@ def describe_clock(clock: SlaClock, task: Task | None) -> str:
     return name
 
 
-async def acknowledge(session: AsyncSession, *, clock_id: int, user: User, at: datetime) -> bool:
+async def acknowledge(
+    session: AsyncSession, ctx: Context, *, clock_id: int, user: User, at: datetime
+) -> bool:
     """Acknowledge the clock's open warning or breach and record it on the ticket's timeline.
 
-    Return False, and change nothing, when there is nothing open to acknowledge (another
-    supervisor was first). Raise NotFound for an unknown clock.
+    As an acknowledgement through the API or a notification's link does, it emits
+    `escalation.acknowledged` and plans the clock's next firing again, so repeating
+    escalation levels stop. Return False, and change nothing, when there is nothing open
+    to acknowledge (another supervisor was first). Raise NotFound for an unknown clock.
     """
     clock = await session.get(SlaClock, clock_id, with_for_update=True)
     if clock is None:
         raise NotFound(f"SLA clock {clock_id} not found; it may belong to a deleted ticket")
     if not is_open(clock):
         return False
+    # Locked after the clock, in the order the worker that fires clocks takes them.
+    ticket = (
+        await session.execute(select(Ticket).where(Ticket.id == clock.ticket_id).with_for_update())
+    ).scalar_one()
     task = await session.get(Task, clock.task_id) if clock.task_id is not None else None
     level = BREACH if clock.breached_at is not None else WARNING
     clock.acknowledged_at = at
@@ -162,5 +172,24 @@ async def acknowledge(session: AsyncSession, *, clock_id: int, user: User, at: d
             f"{level.capitalize()} of {describe_clock(clock, task)} acknowledged by {user.email}"
         ),
         data={"level": level},
+    )
+    emit(
+        session,
+        type="escalation.acknowledged",
+        at=at,
+        ticket_id=ticket.id,
+        data={
+            "reference": reference_of(ctx, ticket),
+            "metric": clock.metric,
+            "level": level,
+            "by": user.email,
+        },
+    )
+    schedule_next_fire(
+        session,
+        clock,
+        ladder=ladder_for(ctx, clock, ticket),
+        calendar=ctx.workspace.calendar(clock.calendar),
+        at=at,
     )
     return True

@@ -174,5 +174,5 @@ async def acknowledge_alert(
 ) -> Response:
     """Acknowledge one alert; an alert someone else acknowledged first is left as it is."""
     async with db.transaction() as session:
-        await acknowledge(session, clock_id=clock_id, user=staff.user, at=ctx.clock.now())
+        await acknowledge(session, ctx, clock_id=clock_id, user=staff.user, at=ctx.clock.now())
     return RedirectResponse("/console/dashboard#alerts", status_code=303)

@@ -1,9 +1,10 @@
 """Acknowledge a clock's warning, breach or escalation: from the console, the API or a link.
 
-An acknowledgement records who took the matter on; repeating escalation levels that had
-started stop. Links in notifications carry a signed token, so the person who gets the
-notification can acknowledge without signing in; a token is valid for LINK_DAYS days and
-names one clock.
+An acknowledgement records who took the matter on. It stops the repeats of escalation
+levels that first fired before it, and of every level when it comes after the clock's
+latest warning or breach (see `opsdesk.sla.ladders.plan_ladder`). Links in notifications
+carry a signed token, so the person who gets the notification can acknowledge without
+signing in; a token is valid for LINK_DAYS days and names one clock.
 """
 
 from __future__ import annotations

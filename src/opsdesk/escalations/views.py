@@ -17,6 +17,8 @@ from opsdesk.sla.schemas import TicketSla
 from opsdesk.tickets import service as tickets
 from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.web.deps import Agent, ContextDep, DatabaseDep
+from opsdesk.web.params import RowId
+from opsdesk.web.responses import STAFF_ERRORS, WRITE_ERRORS, error_responses
 from opsdesk.web.templating import render
 
 router = APIRouter()
@@ -26,9 +28,10 @@ router = APIRouter()
     "/api/v1/tickets/{reference}/sla/clocks/{clock_id}/acknowledge",
     response_model=TicketSla,
     tags=["sla"],
+    responses=error_responses(*STAFF_ERRORS, *WRITE_ERRORS, 404),
 )
 async def acknowledge_clock(
-    reference: str, clock_id: int, db: DatabaseDep, ctx: ContextDep, user: Agent
+    reference: str, clock_id: RowId, db: DatabaseDep, ctx: ContextDep, user: Agent
 ) -> TicketSla:
     """Acknowledge the clock's warning or breach; repeating escalation levels stop."""
     async with db.transaction() as session:

@@ -20,3 +20,16 @@ EVENT_TYPES: tuple[str, ...] = (
     "automation.rule_ran",
     "webhook.disabled",
 )
+
+TASK_EVENT_TYPES: tuple[str, ...] = (
+    "task.created",
+    "task.updated",
+    "task.stage_changed",
+    "task.completed",
+    "sla.warning",
+    "sla.breached",
+    "escalation.triggered",
+)
+"""Event types that can be about a task: the task events always, and the SLA and escalation
+events when the clock is a task's operational clock. Their payloads name the task (see
+`opsdesk.automation.facts`)."""

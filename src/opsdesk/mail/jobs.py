@@ -1,14 +1,15 @@
 """Worker jobs that send mail for outbox events, after the action that caused them committed.
 
 `queue_mail` writes one MailDelivery row per new ticket.created (an acknowledgement to
-the requester) and ticket.replied event (the agent's public reply). `send_due_mail`
-claims due rows under a lease, sends them with no database transaction open, and
-records the outcome on the row. When the SMTP server cannot be reached or replies with a
-temporary error, the row stays pending and is tried again with exponential backoff until
-OPSDESK_MAIL_RETRY_SPAN_SECONDS after its first attempt, so a failing server delays mail
-but does not lose it. A worker killed mid-send leaves its row leased; another worker
-sends it when the lease runs out, so a mail can arrive twice (with the same Message-ID)
-but is never dropped.
+the requester), ticket.replied (the agent's public reply) and ticket.status_changed
+event (a notice when the ticket is resolved, waits on the customer or is reopened, and a
+skipped row for other changes). `send_due_mail` claims due rows under a lease, sends them
+with no database transaction open, and records the outcome on the row. When the SMTP
+server cannot be reached or replies with a temporary error, the row stays pending and is
+tried again with exponential backoff until OPSDESK_MAIL_RETRY_SPAN_SECONDS after its
+first attempt, so a failing server delays mail but does not lose it. A worker killed
+mid-send leaves its row leased; another worker sends it when the lease runs out, so a
+mail can arrive twice (with the same Message-ID) but is never dropped.
 
 `run_mail_jobs` does both and is what a worker loop calls; `next_mail_at` says when it
 next has work.
@@ -31,22 +32,31 @@ from opsdesk.db import Database
 from opsdesk.events.models import OutboxEvent
 from opsdesk.mail.models import MailDelivery
 from opsdesk.mail.smtp import (
-    ACKNOWLEDGEMENT,
-    AGENT_REPLY,
     OutgoingMail,
     build_message,
     mail_configured,
-    mail_subject,
     new_message_id,
-    render_body,
     send_message,
 )
+from opsdesk.mail.templating import (
+    ACKNOWLEDGEMENT,
+    AGENT_REPLY,
+    REOPENED,
+    RESOLVED,
+    STATUS_KINDS,
+    WAITING_ON_CUSTOMER,
+    render_mail,
+    topic_of,
+)
+from opsdesk.schema_types import TicketStatus
 from opsdesk.tickets.models import Ticket, TicketMessage
-from opsdesk.tickets.service import reference_of
+from opsdesk.tickets.service import CUSTOMER_REPLY_REASON, reference_of
 
 logger = logging.getLogger(__name__)
 
-MAIL_EVENT_TYPES = ("ticket.created", "ticket.replied")
+MAIL_EVENT_TYPES = ("ticket.created", "ticket.replied", "ticket.status_changed")
+# The kind stored on the skipped row of a status change that sends no mail.
+UNMAILED_STATUS_CHANGE = "status_change"
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
 # A lease outlives the SMTP timeout by this much, so no second worker takes a row
@@ -111,14 +121,36 @@ async def queue_mail(db: Database, ctx: Context, *, limit: int = 100) -> int:
     return len(events)
 
 
+def mail_kind(event_type: str, payload: dict[str, Any]) -> str | None:
+    """Return the kind of mail an event sends the requester, or None if it sends none.
+
+    A status change is mailed when the ticket becomes resolved or waiting_on_customer, or
+    leaves resolved for any status but closed (reopened).
+    """
+    if event_type == "ticket.created":
+        return ACKNOWLEDGEMENT
+    if event_type == "ticket.replied":
+        return AGENT_REPLY
+    if event_type != "ticket.status_changed":
+        return None
+    to_status, from_status = payload.get("to"), payload.get("from")
+    if to_status == TicketStatus.RESOLVED:
+        return RESOLVED
+    if to_status == TicketStatus.WAITING_ON_CUSTOMER:
+        return WAITING_ON_CUSTOMER
+    if from_status == TicketStatus.RESOLVED and to_status != TicketStatus.CLOSED:
+        return REOPENED
+    return None
+
+
 async def _delivery_for(
     session: AsyncSession, ctx: Context, event: OutboxEvent, *, now: datetime
 ) -> MailDelivery:
-    kind = ACKNOWLEDGEMENT if event.type == "ticket.created" else AGENT_REPLY
+    kind = mail_kind(event.type, event.payload)
     delivery = MailDelivery(
         event_id=event.id,
         ticket_id=event.ticket_id,
-        kind=kind,
+        kind=kind or UNMAILED_STATUS_CHANGE,
         status="skipped",
         attempt_count=0,
         next_attempt_at=now,
@@ -126,7 +158,7 @@ async def _delivery_for(
     )
     ticket = await session.get(Ticket, event.ticket_id) if event.ticket_id is not None else None
     skip_reason = _skip_reason(ctx, kind, ticket, event.payload)
-    if skip_reason is not None or ticket is None:
+    if skip_reason is not None or ticket is None or kind is None:
         delivery.ticket_id = ticket.id if ticket is not None else None
         delivery.last_error = skip_reason or "the ticket no longer exists"
         delivery.completed_at = now
@@ -143,16 +175,23 @@ async def _delivery_for(
 
 
 def _skip_reason(
-    ctx: Context, kind: str, ticket: Ticket | None, payload: dict[str, Any]
+    ctx: Context, kind: str | None, ticket: Ticket | None, payload: dict[str, Any]
 ) -> str | None:
+    if kind is None:
+        return f"a status change from {payload.get('from')} to {payload.get('to')} is not mailed"
     if ticket is None:
         return "the ticket no longer exists"
     if not ticket.requester_email:
         return "the requester has no e-mail address"
+    template = ctx.workspace.spec.mail.templates.get(kind)
+    if template is not None and not template.enabled:
+        return f"the workspace file turns {kind} mail off (mail.templates.{kind}.enabled)"
     if kind == ACKNOWLEDGEMENT and ticket.channel not in ctx.settings.mail_acknowledge_channels:
         return f"tickets from channel {ticket.channel} are not acknowledged by mail"
     if kind == AGENT_REPLY and not payload.get("public", False):
         return "internal notes are not mailed"
+    if kind == REOPENED and payload.get("reason") == CUSTOMER_REPLY_REASON:
+        return "the customer's own reply reopened the ticket"
     return None
 
 
@@ -160,21 +199,32 @@ async def _compose(
     session: AsyncSession, ctx: Context, kind: str, ticket: Ticket, payload: dict[str, Any]
 ) -> OutgoingMail:
     reference = reference_of(ctx, ticket)
+    is_status_mail = kind in STATUS_KINDS
     context = {
         "reference": reference,
         "subject": ticket.subject,
+        "topic": topic_of(ticket.subject),
         "requester_name": ticket.requester_name,
         "workspace_name": ctx.workspace.name,
-        "body": str(payload.get("body", "")),
+        "body": str(payload.get("body", "")) if kind == AGENT_REPLY else "",
+        "status": str(payload.get("to") or "") if is_status_mail else "",
+        "previous_status": str(payload.get("from") or "") if is_status_mail else "",
     }
+    template = ctx.workspace.spec.mail.templates.get(kind)
+    subject, body = render_mail(
+        kind,
+        context,
+        subject_source=template.subject if template else None,
+        body_source=template.body if template else None,
+    )
     thread = await _thread_message_ids(session, ticket.id)
     references = thread[:1] + thread[1:][-(MAX_REFERENCES - 1) :] if thread else []
     assert ticket.requester_email is not None
     return OutgoingMail(
         kind=kind,
         recipient=ticket.requester_email,
-        subject=mail_subject(kind, reference, ticket.subject),
-        body=render_body(kind, context),
+        subject=subject,
+        body=body,
         message_id=new_message_id(ctx.settings, reference),
         in_reply_to=thread[-1] if thread else None,
         references=tuple(references),

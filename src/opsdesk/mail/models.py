@@ -12,10 +12,12 @@ from opsdesk.events.models import OutboxEvent
 class MailDelivery(Base):
     """The outgoing mail for one outbox event, kept until it is sent or given up.
 
-    Every ticket.created and ticket.replied event that the mail job reads gets one row,
-    also when no mail is due (status "skipped", with the reason in `last_error`), so the
-    job never looks at an event twice. The message is rendered once, when the row is
-    written, so every attempt sends the same subject, body and Message-ID.
+    Every ticket.created, ticket.replied and ticket.status_changed event that the mail job
+    reads gets one row, also when no mail is due (status "skipped", with the reason in
+    `last_error`), so the job never looks at an event twice. `kind` is the mail kind of
+    `opsdesk.mail.templating`, or "status_change" for a status change that is not mailed.
+    The message is rendered once, when the row is written, so every attempt sends the same
+    subject, body and Message-ID.
     """
 
     __tablename__ = "mail_deliveries"

@@ -1,39 +1,23 @@
-"""Outgoing mail: render the text from templates, build the message and send it by SMTP.
+"""Outgoing mail: build the message and send it by SMTP.
 
-The body templates live in ``opsdesk/mail/templates``, one per event type. Every mail
-carries the ticket reference in its subject (``[SR-000123]``) and a Message-ID that the
-intake finds again in the In-Reply-To or References of the customer's reply, so either
-one threads the reply onto the ticket.
+`opsdesk.mail.templating` renders the subject and body. Every mail carries the ticket
+reference in its subject (``[SR-000123]``) and a Message-ID that the intake finds again in
+the In-Reply-To or References of the customer's reply, so either one threads the reply
+onto the ticket.
 """
 
 from __future__ import annotations
 
 import email.utils
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from opsdesk.mail.templating import ACKNOWLEDGEMENT, STATUS_KINDS
 from opsdesk.settings import Settings
-
-TEMPLATES = Path(__file__).parent / "templates"
-ACKNOWLEDGEMENT = "acknowledgement"
-AGENT_REPLY = "agent_reply"
-TEMPLATE_OF_KIND = {ACKNOWLEDGEMENT: "ticket_created.txt", AGENT_REPLY: "ticket_replied.txt"}
-_REPLY_PREFIXES = re.compile(r"^(?:\s*(?:re|aw|sv|fwd?|wg|tr)\s*:\s*)+", re.IGNORECASE)
-
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=False,  # noqa: S701 - plain-text mail, never HTML
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 
 @dataclass(frozen=True)
@@ -52,18 +36,6 @@ class OutgoingMail:
 def mail_configured(settings: Settings) -> bool:
     """Return whether outgoing mail is on: an SMTP host and a From: address are set."""
     return bool(settings.smtp_host and settings.mail_from)
-
-
-def render_body(kind: str, context: dict[str, Any]) -> str:
-    """Render the body template of `kind` (acknowledgement or agent_reply)."""
-    return _environment.get_template(TEMPLATE_OF_KIND[kind]).render(**context)
-
-
-def mail_subject(kind: str, reference: str, ticket_subject: str) -> str:
-    """Return the subject, with the reference in brackets so a reply can be threaded."""
-    topic = _REPLY_PREFIXES.sub("", ticket_subject).strip() or "your request"
-    prefix = "Re: " if kind == AGENT_REPLY else ""
-    return f"{prefix}[{reference}] {topic}"
 
 
 def new_message_id(settings: Settings, reference: str) -> str:
@@ -91,10 +63,14 @@ def build_message(settings: Settings, mail: OutgoingMail, *, at: datetime) -> Em
         message["In-Reply-To"] = mail.in_reply_to
     if mail.references:
         message["References"] = " ".join(mail.references)
-    if mail.kind == ACKNOWLEDGEMENT:
-        # RFC 3834: an automatic response, so auto-responders must not reply to it.
-        # Exchange reads the second header and suppresses its out-of-office replies.
-        message["Auto-Submitted"] = "auto-replied"
+    if mail.kind == ACKNOWLEDGEMENT or mail.kind in STATUS_KINDS:
+        # RFC 3834: an automatic response (auto-replied) or notice (auto-generated), so
+        # auto-responders must not reply to it. An out-of-office reply that the intake
+        # did not recognise as automatic would reopen a resolved ticket. Exchange reads
+        # the second header.
+        message["Auto-Submitted"] = (
+            "auto-replied" if mail.kind == ACKNOWLEDGEMENT else "auto-generated"
+        )
         message["X-Auto-Response-Suppress"] = "All"
     message.set_content(mail.body)
     return message

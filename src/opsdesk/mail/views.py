@@ -15,6 +15,7 @@ from opsdesk.errors import InvalidInput, UnsupportedMediaType
 from opsdesk.mail.service import IngestOutcome, ingest_message
 from opsdesk.web.deps import Admin, ContextDep, DatabaseDep
 from opsdesk.web.limits import BodyLimitMiddleware
+from opsdesk.web.responses import STAFF_ERRORS, WRITE_ERRORS, error_responses
 
 INBOUND_PATH = "/api/v1/inbound/email"
 MAIL_CONTENT_TYPES = ("message/rfc822", "text/plain")
@@ -34,9 +35,29 @@ class InboundResult(BaseModel):
 @router.post(
     "/inbound/email",
     response_model=InboundResult,
+    # The route reads the raw body itself, so FastAPI cannot describe it.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                content_type: {"schema": {"type": "string", "description": "The whole message."}}
+                for content_type in MAIL_CONTENT_TYPES
+            },
+        }
+    },
     responses={
         201: {"description": "A new ticket was created from the message."},
         200: {"description": "The message was added to a ticket, or ignored with a reason."},
+        **error_responses(
+            *STAFF_ERRORS,
+            *WRITE_ERRORS,
+            503,
+            descriptions={
+                422: "The request body is empty.",
+                503: "E-mail intake is not configured: OPSDESK_MAIL_DEFAULT_SERVICE_TYPE is "
+                "missing or names no service type of the workspace.",
+            },
+        ),
     },
 )
 async def inbound_email(

@@ -30,9 +30,13 @@ from opsdesk.tickets.queries import decode_cursor, encode_cursor
 from opsdesk.tickets.references import TASK_PREFIX, format_reference
 from opsdesk.users.models import User
 from opsdesk.web.deps import ContextDep, DatabaseDep, Staff
+from opsdesk.web.params import RowId
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, WRITE_ERRORS, error_responses
 from opsdesk.webhooks.guard import OutboundBlocked, guard_for
 
-router = APIRouter(prefix="/api/v1/me", tags=["notifications"])
+router = APIRouter(
+    prefix="/api/v1/me", tags=["notifications"], responses=error_responses(*STAFF_ERRORS)
+)
 
 
 @router.get("/notification-preferences", response_model=PreferencesView)
@@ -42,7 +46,11 @@ async def get_preferences(db: DatabaseDep, user: Staff) -> PreferencesView:
         return await _preferences_view(session, user)
 
 
-@router.put("/notification-preferences", response_model=PreferencesView)
+@router.put(
+    "/notification-preferences",
+    response_model=PreferencesView,
+    responses=error_responses(*JSON_BODY_ERRORS),
+)
 async def put_preferences(
     body: PreferencesUpdate, db: DatabaseDep, ctx: ContextDep, user: Staff
 ) -> PreferencesView:
@@ -169,9 +177,13 @@ async def list_notifications(
     )
 
 
-@router.post("/notifications/{notification_id}/read", response_model=NotificationView)
+@router.post(
+    "/notifications/{notification_id}/read",
+    response_model=NotificationView,
+    responses=error_responses(*WRITE_ERRORS, 404),
+)
 async def read_notification(
-    notification_id: int, db: DatabaseDep, ctx: ContextDep, user: Staff
+    notification_id: RowId, db: DatabaseDep, ctx: ContextDep, user: Staff
 ) -> NotificationView:
     """Mark one notification read; marking it again keeps the first read time."""
     async with db.transaction() as session:

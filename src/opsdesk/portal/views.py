@@ -27,6 +27,7 @@ from opsdesk.portal.submission import submit_request_form as submit_form
 from opsdesk.tickets.service import ticket_by_status_token
 from opsdesk.web.deps import ContextDep, DatabaseDep
 from opsdesk.web.errors import html_error
+from opsdesk.web.params import RowId
 from opsdesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -210,7 +211,7 @@ def _content_disposition(filename: str) -> str:
 
 @router.get("/status/{token}/attachments/{attachment_id}")
 async def download_attachment(
-    request: Request, token: str, attachment_id: int, db: DatabaseDep
+    request: Request, token: str, attachment_id: RowId, db: DatabaseDep
 ) -> Response:
     async with db.read() as session:
         try:

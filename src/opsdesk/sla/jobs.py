@@ -16,7 +16,14 @@ from opsdesk.metrics import DUE_LAG, FIRINGS
 from opsdesk.sla.ladders import plan_ladder
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.policies import format_span
-from opsdesk.sla.service import BREACH, LADDER, WARNING, ladder_for, schedule_next_fire
+from opsdesk.sla.service import (
+    BREACH,
+    LADDER,
+    WARNING,
+    alerted_at,
+    ladder_for,
+    schedule_next_fire,
+)
 from opsdesk.tasks.models import Task
 from opsdesk.tasks.service import task_reference
 from opsdesk.tickets import timeline
@@ -105,6 +112,17 @@ async def fire_clock(
     """
     if clock.next_fire_at is None or clock.next_fire_at > now:
         return
+    calendar = ctx.workspace.calendar(clock.calendar)
+    step_at = _step_instant(clock)
+    if step_at is not None and step_at > now:
+        # A retry set after an error can come before the step it names: the failed attempt
+        # may have committed after all (its connection dropped during COMMIT) and planned
+        # the next step. Plan again rather than fire that step early.
+        clock.fire_attempts = 0
+        schedule_next_fire(
+            session, clock, ladder=ladder_for(ctx, clock, ticket), calendar=calendar, at=now
+        )
+        return
     # next_fire_at may have been pushed back after a failed attempt; the level's own
     # instant is warn_at or due_at.
     if clock.next_fire_kind is not None:
@@ -119,10 +137,21 @@ async def fire_clock(
     elif clock.next_fire_kind == LADDER and clock.next_fire_level is not None:
         await _climb(session, ctx, clock, ticket, task, level_id=clock.next_fire_level, now=now)
     clock.fire_attempts = 0
-    calendar = ctx.workspace.calendar(clock.calendar)
     schedule_next_fire(
         session, clock, ladder=ladder_for(ctx, clock, ticket), calendar=calendar, at=now
     )
+
+
+def _step_instant(clock: SlaClock) -> datetime | None:
+    """Return the instant of the clock's pending warning or breach; None for a ladder level.
+
+    A ladder level's instant depends on the ladder's state, so `_climb` checks it itself.
+    """
+    if clock.next_fire_kind == WARNING:
+        return clock.warn_at
+    if clock.next_fire_kind == BREACH:
+        return clock.due_at
+    return None
 
 
 async def _climb(
@@ -161,6 +190,7 @@ async def _climb(
         state=ladder,
         acknowledged_at=clock.acknowledged_at,
         started_at=clock.started_at,
+        alerted_at=alerted_at(clock),
     )
     if plan.next_level != level_id or plan.next_at is None or plan.next_at > now:
         # The clock changed since this firing was planned (acknowledged, paused, new due);

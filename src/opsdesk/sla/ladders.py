@@ -44,13 +44,18 @@ def plan_ladder(
     state: Mapping[str, Mapping[str, Any]],
     acknowledged_at: datetime | None,
     started_at: datetime,
+    alerted_at: datetime | None = None,
 ) -> LadderPlan:
     """Return the earliest pending level and the levels that can no longer fire.
 
     `state` maps a level id to ``{"state": pending|skipped|cancelled, "count": n}``, where
     `count` is how many times it fired. A level whose first instant falls before the clock
     started (a due too close to the start for "one hour before the due") is skipped. A
-    repeating level stops once the clock is acknowledged at or after its first firing.
+    repeating level stops once the clock is acknowledged at or after its first firing, or
+    at or after `alerted_at`, the instant of the clock's latest warning or breach. So an
+    acknowledged breach also stops the repeats of a level that first fires after it, and
+    an acknowledged warning does not stop the repeats of a level that starts after a
+    later breach.
     """
     if due is None:
         return LadderPlan()
@@ -70,7 +75,8 @@ def plan_ladder(
                 continue
             instant = first
         elif level.repeat_every is not None and (
-            acknowledged_at is None or acknowledged_at < first
+            acknowledged_at is None
+            or acknowledged_at < (first if alerted_at is None else min(first, alerted_at))
         ):
             # Counted from the last firing as well, so that a worker that was down, or a
             # due that moved earlier, leads to one firing now rather than a burst.

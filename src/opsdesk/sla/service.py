@@ -119,6 +119,7 @@ def schedule_next_fire(
                 state=row.ladder or {},
                 acknowledged_at=row.acknowledged_at,
                 started_at=row.started_at,
+                alerted_at=alerted_at(row),
             )
             for level_id, reason in plan.skipped:
                 _close_level(session, row, level_id, SKIPPED, f"skipped: {reason}", at)
@@ -144,6 +145,12 @@ def schedule_next_fire(
     if row.next_fire_at is not None and row.next_fire_at != old:
         request_wakeup(session, "timers")
         session.sync_session.info.setdefault(_FIRE_HINTS, []).append(row)
+
+
+def alerted_at(row: SlaClock) -> datetime | None:
+    """Return the instant of the clock's latest warning or breach, or None before either."""
+    instants = [instant for instant in (row.warned_at, row.breached_at) if instant is not None]
+    return max(instants, default=None)
 
 
 def _close_level(

@@ -16,13 +16,15 @@ from opsdesk.tickets import service as tickets
 from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.users.models import Role, User
 from opsdesk.web.deps import ContextDep, DatabaseDep, Staff, require_roles
+from opsdesk.web.params import RowId
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, error_responses
 
-router = APIRouter(prefix="/api/v1", tags=["sla"])
+router = APIRouter(prefix="/api/v1", tags=["sla"], responses=error_responses(*STAFF_ERRORS))
 
 Supervisor = Annotated[User, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 
 
-@router.get("/tickets/{reference}/sla", response_model=TicketSla)
+@router.get("/tickets/{reference}/sla", response_model=TicketSla, responses=error_responses(404))
 async def get_ticket_sla(
     reference: str, db: DatabaseDep, ctx: ContextDep, _user: Staff
 ) -> TicketSla:
@@ -32,10 +34,14 @@ async def get_ticket_sla(
         return await ticket_sla(session, ctx, ticket)
 
 
-@router.put("/tickets/{reference}/sla/clocks/{clock_id}/due", response_model=TicketSla)
+@router.put(
+    "/tickets/{reference}/sla/clocks/{clock_id}/due",
+    response_model=TicketSla,
+    responses=error_responses(*JSON_BODY_ERRORS, 404, 409),
+)
 async def override_due(
     reference: str,
-    clock_id: int,
+    clock_id: RowId,
     body: DueOverride,
     db: DatabaseDep,
     ctx: ContextDep,
@@ -63,7 +69,7 @@ async def override_due(
         return await ticket_sla(session, ctx, ticket)
 
 
-@router.post("/sla/preview")
+@router.post("/sla/preview", responses=error_responses(*JSON_BODY_ERRORS))
 async def preview_scenario(
     _user: Staff, scenario: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:

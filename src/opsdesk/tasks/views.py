@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.context import Context
-from opsdesk.errors import InvalidInput
+from opsdesk.errors import InvalidInput, NotFound
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.reading import clock_view
 from opsdesk.tasks import service as tasks
@@ -22,8 +22,9 @@ from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.users.models import User
 from opsdesk.users.service import users_with
 from opsdesk.web.deps import ContextDep, DatabaseDep, FieldStaff, Staff
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, error_responses
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"])
+router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=error_responses(*STAFF_ERRORS))
 
 
 async def _views(
@@ -79,6 +80,18 @@ async def _views(
     return views
 
 
+def _ticket_filter(ctx: Context, reference: str) -> int:
+    """Return the ticket number of the `ticket` filter; a malformed one is a 422, not a 404."""
+    prefix = ctx.workspace.spec.reference_prefix
+    try:
+        return parse_reference(prefix, reference)
+    except NotFound:
+        raise InvalidInput(
+            f"invalid ticket filter {reference!r}; ticket references look like {prefix}-000123",
+            details=[{"field": "ticket", "message": f"must look like {prefix}-000123"}],
+        ) from None
+
+
 @router.get("/tasks", response_model=TaskPage)
 async def list_tasks(
     db: DatabaseDep,
@@ -107,9 +120,7 @@ async def list_tasks(
     if team:
         query = query.where(Task.team == team)
     if ticket:
-        query = query.where(
-            Task.ticket_id == parse_reference(ctx.workspace.spec.reference_prefix, ticket)
-        )
+        query = query.where(Task.ticket_id == _ticket_filter(ctx, ticket))
     if open is not None:
         query = query.where(Task.completed_at.is_(None) if open else Task.completed_at.is_not(None))
     async with db.read() as session:
@@ -128,7 +139,7 @@ async def list_tasks(
         )
 
 
-@router.get("/tasks/{reference}", response_model=TaskView)
+@router.get("/tasks/{reference}", response_model=TaskView, responses=error_responses(404))
 async def get_task(reference: str, db: DatabaseDep, ctx: ContextDep, _user: Staff) -> TaskView:
     async with db.read() as session:
         task = await tasks.access_task(session, reference)
@@ -137,7 +148,11 @@ async def get_task(reference: str, db: DatabaseDep, ctx: ContextDep, _user: Staf
         return (await _views(session, ctx, [(task, ticket)]))[0]
 
 
-@router.patch("/tasks/{reference}", response_model=TaskView)
+@router.patch(
+    "/tasks/{reference}",
+    response_model=TaskView,
+    responses=error_responses(*JSON_BODY_ERRORS, 404, 409),
+)
 async def update_task(
     reference: str, body: TaskUpdate, db: DatabaseDep, ctx: ContextDep, user: FieldStaff
 ) -> TaskView:

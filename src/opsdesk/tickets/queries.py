@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from opsdesk.context import Context
+from opsdesk.db import MAX_ROW_ID
 from opsdesk.errors import InvalidInput
 from opsdesk.sla.models import SlaClock
 from opsdesk.sla.reading import clock_view, resolution_risks
@@ -53,12 +54,16 @@ def encode_cursor(ticket_id: int) -> str:
 
 def decode_cursor(cursor: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        row_id = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
+        row_id = None
+    # A cursor is a row id, so anything outside the key range was not made by encode_cursor.
+    if row_id is None or not 1 <= row_id <= MAX_ROW_ID:
         raise InvalidInput(
             f"invalid cursor {cursor!r}; pass the next_cursor value of the previous page",
             details=[{"field": "cursor", "message": "invalid cursor"}],
-        ) from None
+        )
+    return row_id
 
 
 def _apply_filters(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:

@@ -34,6 +34,8 @@ from opsdesk.workspace import TicketFacts
 from opsdesk.workspace.schema import TicketStatus
 
 PAUSED_BY_DEFAULT = (TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.PENDING_THIRD_PARTY)
+# The reason of the status change a customer's reply makes; outgoing mail skips its notice.
+CUSTOMER_REPLY_REASON = "customer replied"
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,7 @@ async def add_customer_reply(
             status=TicketStatus.OPEN,
             actor=timeline.CUSTOMER,
             at=at,
-            reason="customer replied",
+            reason=CUSTOMER_REPLY_REASON,
         )
     emit(
         session,

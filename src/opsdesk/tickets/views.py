@@ -28,9 +28,10 @@ from opsdesk.tickets.schemas import (
 from opsdesk.tickets.timeline import actor_for_user
 from opsdesk.users.service import users_with
 from opsdesk.web.deps import Agent, ContextDep, DatabaseDep, Staff
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, error_responses
 from opsdesk.workspace.schema import TicketStatus
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=error_responses(422))
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -53,7 +54,13 @@ def _check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-@router.post("/requests", status_code=201, response_model=IntakeResponse, tags=["intake"])
+@router.post(
+    "/requests",
+    status_code=201,
+    response_model=IntakeResponse,
+    tags=["intake"],
+    responses=error_responses(*JSON_BODY_ERRORS, 409, 429),
+)
 async def submit_request(
     body: IntakeRequest,
     response: Response,
@@ -112,7 +119,12 @@ async def submit_request(
     raise Conflict(f"Idempotency-Key {key!r} is being used by a concurrent request; retry")
 
 
-@router.get("/requests/status/{token}", response_model=PublicStatus, tags=["intake"])
+@router.get(
+    "/requests/status/{token}",
+    response_model=PublicStatus,
+    tags=["intake"],
+    responses=error_responses(404),
+)
 async def request_status(token: str, db: DatabaseDep, ctx: ContextDep) -> PublicStatus:
     """Return the customer's view of a request, reached through the intake response's link."""
     async with db.read() as session:
@@ -125,6 +137,7 @@ async def request_status(token: str, db: DatabaseDep, ctx: ContextDep) -> Public
     status_code=201,
     response_model=PublicStatus,
     tags=["intake"],
+    responses=error_responses(*JSON_BODY_ERRORS, 404, 409, 429),
 )
 async def customer_reply(
     token: str, body: ReplyRequest, db: DatabaseDep, ctx: ContextDep
@@ -143,7 +156,12 @@ async def customer_reply(
         return await queries.public_status(session, ctx, ticket)
 
 
-@router.get("/tickets", response_model=TicketPage, tags=["tickets"])
+@router.get(
+    "/tickets",
+    response_model=TicketPage,
+    tags=["tickets"],
+    responses=error_responses(*STAFF_ERRORS),
+)
 async def list_tickets(
     db: DatabaseDep,
     ctx: ContextDep,
@@ -182,7 +200,12 @@ async def list_tickets(
         return await queries.list_tickets(session, ctx, filters, limit=limit, cursor=cursor)
 
 
-@router.get("/tickets/{reference}", response_model=TicketDetail, tags=["tickets"])
+@router.get(
+    "/tickets/{reference}",
+    response_model=TicketDetail,
+    tags=["tickets"],
+    responses=error_responses(*STAFF_ERRORS, 404),
+)
 async def get_ticket(
     reference: str, db: DatabaseDep, ctx: ContextDep, _user: Staff
 ) -> TicketDetail:
@@ -219,7 +242,11 @@ async def _add_message(
 
 
 @router.post(
-    "/tickets/{reference}/replies", status_code=201, response_model=MessageView, tags=["tickets"]
+    "/tickets/{reference}/replies",
+    status_code=201,
+    response_model=MessageView,
+    tags=["tickets"],
+    responses=error_responses(*STAFF_ERRORS, *JSON_BODY_ERRORS, 404, 409),
 )
 async def reply(
     reference: str, body: ReplyRequest, db: DatabaseDep, ctx: ContextDep, user: Agent
@@ -229,7 +256,11 @@ async def reply(
 
 
 @router.post(
-    "/tickets/{reference}/notes", status_code=201, response_model=MessageView, tags=["tickets"]
+    "/tickets/{reference}/notes",
+    status_code=201,
+    response_model=MessageView,
+    tags=["tickets"],
+    responses=error_responses(*STAFF_ERRORS, *JSON_BODY_ERRORS, 404, 409),
 )
 async def add_note(
     reference: str, body: ReplyRequest, db: DatabaseDep, ctx: ContextDep, user: Agent
@@ -238,7 +269,12 @@ async def add_note(
     return await _add_message(reference, body, db, ctx, user, public=False)
 
 
-@router.patch("/tickets/{reference}", response_model=TicketDetail, tags=["tickets"])
+@router.patch(
+    "/tickets/{reference}",
+    response_model=TicketDetail,
+    tags=["tickets"],
+    responses=error_responses(*STAFF_ERRORS, *JSON_BODY_ERRORS, 404, 409),
+)
 async def update_ticket(
     reference: str, body: TicketUpdate, db: DatabaseDep, ctx: ContextDep, user: Agent
 ) -> TicketDetail:

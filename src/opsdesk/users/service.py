@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from opsdesk.errors import Conflict, InvalidInput, Unauthorized
+from opsdesk.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsdesk.users.models import ApiToken, Role, TeamMember, User
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "odt_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot
 
@@ -126,3 +129,60 @@ async def users_with(
     found = list((await session.execute(query.order_by(User.id))).scalars())
     cache[key] = found
     return found
+
+
+def check_away_until(until: datetime, *, now: datetime) -> datetime:
+    """Return `until` in UTC, or raise InvalidInput unless it is time-zone aware and after `now`."""
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise InvalidInput(
+            f"until {until.isoformat()} has no time zone; add an offset such as +01:00 or Z",
+            details=[{"field": "until", "message": "must include a time zone offset"}],
+        )
+    if until <= now:
+        raise InvalidInput(
+            f"until {until.isoformat()} is not in the future (now {now.isoformat()}); "
+            "give a later instant, or clear the away time to be available again",
+            details=[{"field": "until", "message": "must be in the future"}],
+        )
+    try:
+        return until.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"until {until.isoformat()} is out of range; give an instant before the year 9999",
+            details=[{"field": "until", "message": "out of range"}],
+        ) from None
+
+
+async def access_user_by_email(session: AsyncSession, email: str, *, lock: bool = False) -> User:
+    """Return the user with this e-mail address, active or not, or raise NotFound."""
+    query = select(User).where(User.email == email.strip().lower())
+    if lock:
+        query = query.with_for_update()
+    user = (await session.execute(query)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user with e-mail {email!r}")
+    return user
+
+
+def set_away(user: User, *, until: datetime | None, by: User, now: datetime) -> bool:
+    """Mark `user` away until `until`, or available again with None; return whether it changed.
+
+    Automatic assignment skips the user while `away_until` is after the moment it assigns,
+    so an away time in the past counts as available.
+    """
+    if until is not None:
+        until = check_away_until(until, now=now)
+    previous = user.away_until
+    was_away = previous is not None and previous > now
+    user.away_until = until
+    if until is None and not was_away:
+        return False
+    if until is not None and previous == until:
+        return False
+    logger.info(
+        "user %s marked %s by %s",
+        user.email,
+        f"away until {until.isoformat()}" if until is not None else "available",
+        by.email,
+    )
+    return True

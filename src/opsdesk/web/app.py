@@ -16,6 +16,7 @@ from opsdesk.clock import Clock, SystemClock
 from opsdesk.console import admin as console_admin
 from opsdesk.console import boards as console_boards
 from opsdesk.console import dashboard as console_dashboard
+from opsdesk.console import profile as console_profile
 from opsdesk.console import queue as console_queue
 from opsdesk.console import tasks as console_tasks
 from opsdesk.console import tickets as console_tickets
@@ -35,6 +36,7 @@ from opsdesk.sla.recompute import recompute_open_clocks
 from opsdesk.sla.views import router as sla_router
 from opsdesk.tasks.views import router as tasks_router
 from opsdesk.tickets.views import router as tickets_router
+from opsdesk.users.views import router as users_router
 from opsdesk.web import errors
 from opsdesk.web.cors import IntakeCors
 from opsdesk.web.health import router as health_router
@@ -132,6 +134,7 @@ def create_app(
         console_dashboard.router,
         console_boards.router,
         console_admin.router,
+        console_profile.router,
         live_views.router,
         portal_views.router,
         portal_widget.router,
@@ -146,6 +149,7 @@ def create_app(
         automation_router,
         escalations_router,
         notifications_router,
+        users_router,
         # After mail_router, whose /api/v1/inbound/email this router's path also matches.
         inbound_router,
     ):

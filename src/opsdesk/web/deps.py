@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
 from opsdesk.context import Context
@@ -16,6 +17,13 @@ from opsdesk.users.models import ApiToken, Role, User
 from opsdesk.users.service import authenticate_token
 
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+# Declares the scheme in the OpenAPI document. A missing or malformed header yields None,
+# so `current_user` raises the API's own 401 body.
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="An API token from `opsdesk users create --token` or the admin console.",
+)
 
 
 def get_db(request: Request) -> Database:
@@ -32,13 +40,16 @@ DatabaseDep = Annotated[Database, Depends(get_db)]
 ContextDep = Annotated[Context, Depends(get_ctx)]
 
 
-async def current_user(request: Request, db: DatabaseDep, ctx: ContextDep) -> User:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+async def current_user(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    db: DatabaseDep,
+    ctx: ContextDep,
+) -> User:
+    secret = credentials.credentials.strip() if credentials is not None else ""
+    if not secret:
         raise Unauthorized("missing bearer token; send Authorization: Bearer <token>")
     async with db.read() as session:
-        user, token = await authenticate_token(session, secret.strip())
+        user, token = await authenticate_token(session, secret)
     # The last-use time is written at most every few minutes, so most requests stay reads.
     now = ctx.clock.now()
     if token.last_used_at is None or token.last_used_at < now - TOKEN_TOUCH_INTERVAL:

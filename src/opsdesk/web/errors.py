@@ -185,22 +185,50 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
-    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         if (
             exc.connection_invalidated
             or isinstance(exc, OperationalError)
             or _is_connection_error(exc)
         ):
             logger.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-            return JSONResponse(
-                error_body("service_unavailable", "the database is unavailable; retry shortly"),
-                status_code=503,
-                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-            )
+            return _database_unavailable(request)
         logger.exception("database error")
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
+    @app.exception_handler(ConnectionError)
+    async def _unreachable(request: Request, exc: ConnectionError) -> Response:
+        # The driver raises a refused or reset connection to the database as a bare OS
+        # error, outside SQLAlchemy's exception types. Requests make no other outbound
+        # connections (webhooks and mail leave from workers), so this is the database.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return _database_unavailable(request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # A defect: the caller gets the documented error body; the server's log gets the
+        # traceback (Starlette re-raises after this response is sent).
+        if _wants_html(request):
+            return html_error(request, 500, "something went wrong on our side; please try again")
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+def _database_unavailable(request: Request) -> Response:
+    message = "the database is unavailable; retry shortly"
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    if _wants_html(request):
+        return html_error(request, 503, message, headers)
+    return JSONResponse(
+        error_body("service_unavailable", message), status_code=503, headers=headers
+    )
+
 
 def _is_connection_error(exc: DBAPIError) -> bool:
+    # SQLSTATE class 08 is a connection failure; 57P01-57P03 are a server shutting down,
+    # crashed or still starting. Drivers without SQLSTATE are judged by their message.
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", ""))
+    if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}:
+        return True
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
-    return any(word in text for word in ("connection", "cannot connect", "shutdown", "terminat"))
+    words = ("connection", "cannot connect", "shutdown", "shutting down", "terminat", "starting up")
+    return any(word in text for word in words)

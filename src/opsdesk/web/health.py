@@ -18,7 +18,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "The database is unreachable, or its schema is not the revision "
+            "this release expects."
+        }
+    },
+)
 async def readyz(db: DatabaseDep) -> JSONResponse:
     """The database answers and its schema is the one this release expects."""
     try:

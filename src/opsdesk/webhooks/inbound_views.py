@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsdesk.errors import Unauthorized
 from opsdesk.web.deps import ContextDep, DatabaseDep
+from opsdesk.web.responses import JSON_BODY_ERRORS, error_responses
 from opsdesk.webhooks.inbound import Outcome, find_source, receive_message
 from opsdesk.webhooks.signing import verify_signature
 
@@ -59,12 +60,17 @@ def _parse_json(raw: bytes) -> Any:
     responses={
         201: {"description": "A new ticket was created."},
         200: {"description": "The ticket was updated, left as it was, or the retry ignored."},
-        401: {"description": "The signature is missing, invalid or too old."},
-        404: {"description": "No such inbound source, or it is disabled."},
-        422: {
-            "description": "The body does not fit the source's mappings; `fields` names "
-            "the body path."
-        },
+        **error_responses(
+            *JSON_BODY_ERRORS,
+            401,
+            404,
+            409,
+            descriptions={
+                401: "The signature is missing, invalid or too old.",
+                404: "No such inbound source, or it is disabled.",
+                422: "The body does not fit the source's mappings; `fields` names the body path.",
+            },
+        ),
     },
 )
 async def receive_inbound(

@@ -36,6 +36,7 @@ from opsdesk.context import Context
 from opsdesk.db import Database, new_public_id
 from opsdesk.errors import InvalidInput
 from opsdesk.events.models import OutboxEvent
+from opsdesk.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_COMMIT_TO_DELIVERY, WEBHOOK_SECONDS
 from opsdesk.notifications.slack import slack_message
 from opsdesk.tickets.models import Ticket
 from opsdesk.wakeups import request_wakeup
@@ -58,6 +59,11 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "Opsdesk-Webhooks/0.1"
 RESPONSE_EXCERPT_BYTES = 2048
+# The delivery log keeps this much of each request body, because payload templates may
+# render up to 256 KiB and every retry stores its own copy.
+REQUEST_BODY_LOG_BYTES = 16 * 1024
+RESPONSE_HEADERS_LOGGED = 50
+RESPONSE_HEADER_VALUE_CHARS = 1000
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -189,6 +195,10 @@ class AttemptResult:
     retry_after: float | None
     configuration_fault: bool = False
     """The subscription's own settings made the attempt fail; retrying cannot help."""
+    request_body: bytes | None = None
+    """The whole body as sent, or as built when the attempt failed before sending."""
+    response_headers: dict[str, str] | None = None
+    """Masked like the request headers; None when no response arrived."""
 
     @property
     def succeeded(self) -> bool:
@@ -289,7 +299,9 @@ async def check_destination(ctx: Context, url: str) -> None:
     await guard_for(ctx.settings).resolve(parsed.host, port)
 
 
-def _fault(started_at: datetime, headers: dict[str, str], message: str) -> AttemptResult:
+def _fault(
+    started_at: datetime, headers: dict[str, str], message: str, *, body: bytes | None = None
+) -> AttemptResult:
     return AttemptResult(
         started_at=started_at,
         duration_ms=0.0,
@@ -299,6 +311,7 @@ def _fault(started_at: datetime, headers: dict[str, str], message: str) -> Attem
         error=f"configuration fault: {message}",
         retry_after=None,
         configuration_fault=True,
+        request_body=body,
     )
 
 
@@ -322,6 +335,7 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
     begin = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
+    response_headers: dict[str, str] | None = None
     error: str | None = None
     retry_after: float | None = None
     try:
@@ -334,11 +348,12 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
                 "POST", delivery.url, content=body, headers=headers, timeout=timeout
             ) as response:
                 status_code = response.status_code
+                response_headers = response_header_log(response)
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
                 excerpt = await read_excerpt(response)
         response_body = excerpt.decode("utf-8", errors="replace")
     except OutboundBlocked as exc:
-        return _fault(started_at, headers, str(exc))
+        return _fault(started_at, headers, str(exc), body=body)
     except ResolutionFailed as exc:
         status_code = None
         error = str(exc)
@@ -346,7 +361,7 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
         status_code = None
         error = f"timed out after {timeout:g} s"
     except httpx.InvalidURL as exc:
-        return _fault(started_at, headers, f"invalid URL: {exc}")
+        return _fault(started_at, headers, f"invalid URL: {exc}", body=body)
     except httpx.HTTPError as exc:
         status_code = None
         error = f"{type(exc).__name__}: {exc}"
@@ -360,7 +375,38 @@ async def send(client: httpx.AsyncClient, ctx: Context, delivery: ClaimedDeliver
         response_body=response_body,
         error=error,
         retry_after=retry_after,
+        request_body=body,
+        response_headers=response_headers,
     )
+
+
+def response_header_log(response: httpx.Response) -> dict[str, str]:
+    """Return the response headers for the delivery log, secret-looking values masked.
+
+    A header sent several times is joined with ", ". Only the first
+    RESPONSE_HEADERS_LOGGED names are kept and each value is cut to
+    RESPONSE_HEADER_VALUE_CHARS, because httpcore accepts response heads up to 100 KiB.
+    """
+    joined: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        lower = name.lower()
+        if lower in joined:
+            joined[lower] = f"{joined[lower]}, {value}"
+        elif len(joined) < RESPONSE_HEADERS_LOGGED:
+            joined[lower] = value
+    return {
+        name: value[:RESPONSE_HEADER_VALUE_CHARS]
+        + ("…" if len(value) > RESPONSE_HEADER_VALUE_CHARS else "")
+        for name, value in mask_headers(joined).items()
+    }
+
+
+def request_body_log(body: bytes | None) -> str | None:
+    """Return the first REQUEST_BODY_LOG_BYTES of the body as text, for the delivery log."""
+    if body is None:
+        return None
+    # "ignore" drops only a UTF-8 sequence that the cut split, because bodies are UTF-8 JSON.
+    return body[:REQUEST_BODY_LOG_BYTES].decode("utf-8", errors="ignore")
 
 
 async def read_excerpt(response: httpx.Response) -> bytes:
@@ -479,7 +525,12 @@ async def record_attempt(
                     duration_ms=result.duration_ms,
                     request_url=delivery.url,
                     request_headers=result.request_headers,
+                    request_body=request_body_log(result.request_body),
+                    request_body_bytes=(
+                        len(result.request_body) if result.request_body is not None else None
+                    ),
                     status_code=result.status_code,
+                    response_headers=result.response_headers,
                     response_body=result.response_body,
                     error=result.error,
                     outcome=outcome,
@@ -487,6 +538,14 @@ async def record_attempt(
                 )
             )
     _log_attempt(delivery, result, number=number, outcome=outcome, owner=owner)
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+    if result.status_code is not None or result.error is not None:
+        WEBHOOK_SECONDS.observe(result.duration_ms / 1000)
+    if outcome == "succeeded":
+        finished_at = result.started_at + timedelta(milliseconds=result.duration_ms)
+        WEBHOOK_COMMIT_TO_DELIVERY.observe(
+            max(0.0, (finished_at - delivery.occurred_at).total_seconds())
+        )
     return outcome
 
 

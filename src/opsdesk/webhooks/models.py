@@ -89,7 +89,16 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[float]
     request_url: Mapped[str] = mapped_column(String(2000))
     request_headers: Mapped[dict[str, Any]]
+    request_body: Mapped[str | None] = mapped_column(
+        Text, comment="The body as sent, cut to its first 16 KiB; null if none was built."
+    )
+    request_body_bytes: Mapped[int | None] = mapped_column(
+        comment="Size of the whole body in bytes, also when request_body holds only its start."
+    )
     status_code: Mapped[int | None]
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(
+        JSONType, comment="Response headers with secret-looking values masked."
+    )
     response_body: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))

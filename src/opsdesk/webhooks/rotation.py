@@ -29,6 +29,14 @@ def signing_secrets(subscription: WebhookSubscription, *, at: datetime) -> list[
     return secrets
 
 
+def previous_secret_expiry(subscription: WebhookSubscription, *, at: datetime) -> datetime | None:
+    """Return until when the secret before the last rotation still signs, or None if it does not."""
+    expires_at = subscription.previous_secret_expires_at
+    if subscription.previous_secret and expires_at is not None and at < expires_at:
+        return expires_at
+    return None
+
+
 def rotate_secret(
     subscription: WebhookSubscription,
     *,

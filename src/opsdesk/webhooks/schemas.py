@@ -105,8 +105,18 @@ class AttemptView(BaseModel):
     status_code: int | None
     outcome: str
     error: str | None
-    response_body: str | None
-    request_headers: dict[str, Any]
+    request_headers: dict[str, Any] = Field(
+        description="Headers as sent; Authorization, signatures and secret-looking values masked."
+    )
+    request_body: str | None = Field(
+        description="The body as sent, cut to its first 16 KiB; null when none was built, "
+        "such as when the payload template failed."
+    )
+    request_body_bytes: int | None = Field(description="Size of the whole request body in bytes.")
+    response_headers: dict[str, str] | None = Field(
+        description="Masked like the request headers; null when no response arrived."
+    )
+    response_body: str | None = Field(description="The first 2 KiB of the response body.")
 
 
 class DeliveryView(BaseModel):

@@ -216,7 +216,7 @@ def _set_active(subscription: WebhookSubscription, active: bool, *, at: datetime
     if subscription.active:
         subscription.active = False
         subscription.disabled_at = at
-        subscription.disabled_reason = "paused through the API"
+        subscription.disabled_reason = "paused by an admin"
         # A paused subscription is not failing; a run is counted afresh after it resumes.
         subscription.failing_since = None
 

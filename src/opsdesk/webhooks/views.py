@@ -14,6 +14,7 @@ from opsdesk.errors import InvalidInput, NotFound
 from opsdesk.events.models import OutboxEvent
 from opsdesk.tickets.queries import decode_cursor, encode_cursor
 from opsdesk.web.deps import Admin, ContextDep, DatabaseDep
+from opsdesk.web.responses import JSON_BODY_ERRORS, STAFF_ERRORS, WRITE_ERRORS, error_responses
 from opsdesk.webhooks import service
 from opsdesk.webhooks.headers import mask_headers
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -33,7 +34,7 @@ from opsdesk.webhooks.schemas import (
 from opsdesk.webhooks.service import SubscriptionOptions
 from opsdesk.webhooks.signing import mask_secret
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1", tags=["webhooks"], responses=error_responses(*STAFF_ERRORS))
 
 
 def _previous_secret_expiry(subscription: WebhookSubscription, now: datetime) -> datetime | None:
@@ -64,7 +65,12 @@ def _view(subscription: WebhookSubscription, *, now: datetime) -> dict[str, obje
     }
 
 
-@router.post("/webhook-subscriptions", status_code=201, response_model=SubscriptionCreated)
+@router.post(
+    "/webhook-subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    responses=error_responses(*JSON_BODY_ERRORS),
+)
 async def create_subscription(
     body: SubscriptionCreate, db: DatabaseDep, ctx: ContextDep, _user: Admin
 ) -> SubscriptionCreated:
@@ -103,7 +109,11 @@ async def list_subscriptions(
         return [SubscriptionView.model_validate(_view(row, now=now)) for row in rows]
 
 
-@router.get("/webhook-subscriptions/{subscription_id}", response_model=SubscriptionView)
+@router.get(
+    "/webhook-subscriptions/{subscription_id}",
+    response_model=SubscriptionView,
+    responses=error_responses(404),
+)
 async def get_subscription(
     subscription_id: str, db: DatabaseDep, ctx: ContextDep, _user: Admin
 ) -> SubscriptionView:
@@ -113,7 +123,11 @@ async def get_subscription(
         )
 
 
-@router.patch("/webhook-subscriptions/{subscription_id}", response_model=SubscriptionView)
+@router.patch(
+    "/webhook-subscriptions/{subscription_id}",
+    response_model=SubscriptionView,
+    responses=error_responses(*JSON_BODY_ERRORS, 404),
+)
 async def update_subscription(
     subscription_id: str,
     body: SubscriptionUpdate,
@@ -137,7 +151,11 @@ async def update_subscription(
         return SubscriptionView.model_validate(_view(subscription, now=ctx.clock.now()))
 
 
-@router.post("/webhook-subscriptions/{subscription_id}/rotate-secret", response_model=SecretRotated)
+@router.post(
+    "/webhook-subscriptions/{subscription_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=error_responses(*JSON_BODY_ERRORS, 404),
+)
 async def rotate_subscription_secret(
     subscription_id: str,
     db: DatabaseDep,
@@ -164,7 +182,11 @@ async def rotate_subscription_secret(
         )
 
 
-@router.delete("/webhook-subscriptions/{subscription_id}", status_code=204)
+@router.delete(
+    "/webhook-subscriptions/{subscription_id}",
+    status_code=204,
+    responses=error_responses(404),
+)
 async def delete_subscription(subscription_id: str, db: DatabaseDep, _user: Admin) -> Response:
     """Delete an API-created subscription together with its delivery log."""
     async with db.transaction() as session:
@@ -194,8 +216,11 @@ async def _delivery_views(
                     status_code=attempt.status_code,
                     outcome=attempt.outcome,
                     error=attempt.error,
-                    response_body=attempt.response_body,
                     request_headers=attempt.request_headers,
+                    request_body=attempt.request_body,
+                    request_body_bytes=attempt.request_body_bytes,
+                    response_headers=attempt.response_headers,
+                    response_body=attempt.response_body,
                 )
             )
     return [
@@ -227,7 +252,11 @@ def _delivery_query() -> Select[WebhookDelivery, str, str, str]:
     )
 
 
-@router.get("/webhook-subscriptions/{subscription_id}/deliveries", response_model=DeliveryPage)
+@router.get(
+    "/webhook-subscriptions/{subscription_id}/deliveries",
+    response_model=DeliveryPage,
+    responses=error_responses(404),
+)
 async def list_deliveries(
     subscription_id: str,
     db: DatabaseDep,
@@ -266,14 +295,21 @@ async def _delivery_view(session: AsyncSession, delivery_id: str) -> DeliveryVie
     return (await _delivery_views(session, [row]))[0]
 
 
-@router.get("/webhook-deliveries/{delivery_id}", response_model=DeliveryView)
+@router.get(
+    "/webhook-deliveries/{delivery_id}",
+    response_model=DeliveryView,
+    responses=error_responses(404),
+)
 async def get_delivery(delivery_id: str, db: DatabaseDep, _user: Admin) -> DeliveryView:
     async with db.read() as session:
         return await _delivery_view(session, delivery_id)
 
 
 @router.post(
-    "/webhook-deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryView
+    "/webhook-deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryView,
+    responses=error_responses(*WRITE_ERRORS, 404, 409),
 )
 async def redeliver_delivery(
     delivery_id: str, db: DatabaseDep, ctx: ContextDep, user: Admin

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from opsdesk.automation.schema import ConditionGroup, Rule
+from opsdesk.automation.schema import TASK_FIELD_PREFIX, ConditionGroup, Rule
 from opsdesk.calendars import BusinessCalendar, CalendarError
 from opsdesk.errors import WorkspaceError
-from opsdesk.events.catalog import EVENT_TYPES
+from opsdesk.events.catalog import EVENT_TYPES, TASK_EVENT_TYPES
+from opsdesk.mail.templating import MAIL_KINDS, MailTemplateFault, check_mail_template
 from opsdesk.workspace.runtime import CHANNELS, Workspace
 from opsdesk.workspace.schema import (
     BODY_PATH_PATTERN,
@@ -157,6 +158,15 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
         elif is_last:
             path.append(part)
     return tuple(path)
+
+
+def error_path(data: Any, loc: Sequence[str | int]) -> str:
+    """Name the place of a Pydantic error in `data` as the workspace file's errors do.
+
+    For example ``when.all[0].field``: union tags and other parts that are not keys of
+    `data` are left out.
+    """
+    return format_path(_data_path(data, loc))
 
 
 def _describe(error: Any) -> str:
@@ -350,6 +360,7 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
 
     _check_rules(spec, problems)
     _check_inbound(spec, problems)
+    _check_mail(spec, problems)
 
     for index, subscription in enumerate(spec.subscriptions):
         base = ("subscriptions", index)
@@ -380,6 +391,25 @@ def _check_references(spec: WorkspaceFile, problems: _Problems) -> None:
                     (*base, "secret"),
                     "invalid secret: expected whsec_ followed by at least 24 base64 characters",
                 )
+
+
+def _check_mail(spec: WorkspaceFile, problems: _Problems) -> None:
+    """Check that mail templates name known kinds, compile, and render with sample values."""
+    for kind, template in spec.mail.templates.items():
+        base: Path_ = ("mail", "templates", kind)
+        if kind not in MAIL_KINDS:
+            problems.add(
+                base, f"unknown mail kind {kind!r}; expected one of {', '.join(MAIL_KINDS)}"
+            )
+            continue
+        for part in ("subject", "body"):
+            source = getattr(template, part)
+            if source is None:
+                continue
+            try:
+                check_mail_template(part, source, reference_prefix=spec.reference_prefix)
+            except MailTemplateFault as exc:
+                problems.add((*base, part), str(exc))
 
 
 INBOUND_RESERVED_KEY = "email"
@@ -465,6 +495,13 @@ def _rule_problems(spec: WorkspaceFile, rule: Rule) -> list[tuple[Path_, str]]:
         "status": {status.value for status in TicketStatus},
     }
     templates = {task.key for service in spec.service_types for task in service.tasks}
+    keys |= {
+        "task.stage": {stage.key for pipeline in spec.pipelines for stage in pipeline.stages},
+        "task.pipeline": keys["pipeline"],
+        "task.priority": keys["priority"],
+        "task.team": keys["team"],
+        "task.template": templates,
+    }
     subscriptions = {subscription.key for subscription in spec.subscriptions}
     found: list[tuple[Path_, str]] = []
 
@@ -481,10 +518,14 @@ def _rule_problems(spec: WorkspaceFile, rule: Rule) -> list[tuple[Path_, str]]:
                 for index, part in enumerate(getattr(condition, group) or []):
                     check_condition((*path, group, index), part)
             return
+        if condition.field.startswith(TASK_FIELD_PREFIX):
+            problem = _task_field_problem(rule, condition.field)
+            if problem is not None:
+                found.append(((*path, "field"), problem))
         known = keys.get(condition.field)
         if known is None:
             return
-        what = condition.field.replace("_", " ")
+        what = condition.field.replace("_", " ").replace(".", " ")
         if isinstance(condition.equals, str):
             expect((*path, "equals"), condition.equals, known, what)
         for operator, values in (("in", condition.in_), ("not_in", condition.not_in)):
@@ -516,6 +557,22 @@ def _rule_problems(spec: WorkspaceFile, rule: Rule) -> list[tuple[Path_, str]]:
             case "call_webhook":
                 expect((*path, "subscription"), action.subscription, subscriptions, "subscription")
     return found
+
+
+def _task_field_problem(rule: Rule, field: str) -> str | None:
+    """Explain why `field` can never have a value when `rule` runs, or return None."""
+    task_events = ", ".join(TASK_EVENT_TYPES)
+    if rule.on is None:
+        return (
+            f"{field} has no value in a rule that waits on a ticket status; task fields are "
+            f"set only for events about a task ({task_events})"
+        )
+    if not any(event_type in TASK_EVENT_TYPES for event_type in rule.on):
+        return (
+            f"{field} has no value for {', '.join(rule.on)}; task fields are set only for "
+            f"events about a task: add one of {task_events} to on"
+        )
+    return None
 
 
 def _check_priority_table(

@@ -308,6 +308,20 @@ class InboundSource(Strict):
         return None if value == "" else value
 
 
+class MailTemplate(Strict):
+    """The templates of one kind of mail to requesters; an absent part keeps the built-in."""
+
+    subject: str | None = Field(default=None, min_length=1, max_length=1000)
+    body: str | None = Field(default=None, min_length=1, max_length=20_000)
+    enabled: bool = Field(default=True, description="false sends no mail of this kind.")
+
+
+class MailSection(Strict):
+    templates: dict[str, MailTemplate] = Field(
+        default_factory=dict, description="Mail kind (acknowledgement, resolved, …) to templates."
+    )
+
+
 class WorkspaceFile(Strict):
     name: str = Field(min_length=1, max_length=200)
     reference_prefix: str = Field(default="SR", pattern=r"^[A-Z]{1,6}$")
@@ -329,4 +343,7 @@ class WorkspaceFile(Strict):
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Web origins allowed to embed the request widget and call the intake API.",
+    )
+    mail: MailSection = Field(
+        default_factory=MailSection, description="Templates of the mail sent to requesters."
     )
