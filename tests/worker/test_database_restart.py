@@ -56,7 +56,7 @@ def request_body(number: int) -> dict[str, str]:
     }
 
 
-async def test_api_answers_503_while_postgresql_restarts_and_loses_nothing(
+async def test_database_restart_loses_nothing(
     tmp_path: Path,
 ) -> None:
     answers: Counter[int] = Counter()

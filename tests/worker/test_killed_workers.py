@@ -1,7 +1,7 @@
 """Workers killed with SIGKILL every few seconds, under steady intake and a flaky receiver.
 
 For two minutes tickets arrive at a steady rate through two API processes, a webhook
-receiver answers 500 or stalls at random, and one of two `opsdesk worker` processes is
+receiver returns 500 or stalls at random, and one of two `opsdesk worker` processes is
 killed with SIGKILL every few seconds and replaced. Afterwards every acknowledged request
 exists exactly once, every event reached the receiver under one stable webhook id, and
 every breach was fired and escalated exactly once.
@@ -78,7 +78,7 @@ async def admin_token(db: Database) -> str:
 async def submit_steadily(
     http: httpx.AsyncClient, until: float, acknowledged: dict[str, str]
 ) -> None:
-    """Post tickets at a steady rate; retry each with its Idempotency-Key until 201."""
+    """Post tickets at a steady rate, and retry each with its Idempotency-Key until 201."""
 
     async def one(number: int) -> None:
         key = uuid.uuid4().hex
@@ -112,7 +112,7 @@ async def kill_workers(
     log: Path,
     until: float,
 ) -> int:
-    """Every few seconds SIGKILL one worker and start another; return how many were killed."""
+    """SIGKILL one worker every few seconds, start another, and return the number killed."""
     chooser = random.Random(11)
     killed = 0
     while time.monotonic() < until:
@@ -126,7 +126,7 @@ async def kill_workers(
 
 
 async def settled(db: Database, tickets: int) -> bool:
-    """Every first response breached and escalated, no delivery pending."""
+    """Return whether every first response breached and escalated with no delivery pending."""
     async with db.read() as session:
         breached = await session.scalar(
             select(func.count())
@@ -142,7 +142,7 @@ async def settled(db: Database, tickets: int) -> bool:
     return breached == tickets and escalated == tickets and pending == 0
 
 
-async def test_killed_workers_lose_no_request_event_or_escalation(
+async def test_killed_workers_lose_nothing(
     postgres_url: str, postgres_db: Database, tmp_path: Path
 ) -> None:
     db = postgres_db

@@ -45,7 +45,7 @@ async def first_event(response: httpx.Response, event_type: str) -> str:
     raise AssertionError("the event stream ended")
 
 
-async def test_event_committed_by_one_process_reaches_a_stream_on_another(
+async def test_live_event_crosses_processes(
     postgres_url: str, postgres_db: Database, tmp_path: Path
 ) -> None:
     token = await session_cookie(postgres_db)

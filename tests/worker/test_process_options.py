@@ -100,7 +100,7 @@ async def test_worker_serves_its_metrics_on_the_metrics_port(
     assert code == 0, log.read_text()
 
 
-async def test_sigterm_lets_the_worker_finish_a_delivery_in_flight(
+async def test_sigterm_finishes_delivery_in_flight(
     postgres_url: str, postgres_db: Database, tmp_path: Path
 ) -> None:
     ctx = fast_context(postgres_url)

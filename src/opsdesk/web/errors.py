@@ -206,8 +206,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # A defect: the caller gets the documented error body; the server's log gets the
-        # traceback (Starlette re-raises after this response is sent).
+        # A defect. The caller gets the documented error body, and the server's log gets the
+        # traceback because Starlette re-raises after this response is sent.
         if _wants_html(request):
             return html_error(request, 500, "something went wrong on our side; please try again")
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
@@ -224,7 +224,7 @@ def _database_unavailable(request: Request) -> Response:
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
-    # SQLSTATE class 08 is a connection failure; 57P01-57P03 are a server shutting down,
+    # SQLSTATE class 08 is a connection failure, and 57P01-57P03 a server shutting down,
     # crashed or still starting. Drivers without SQLSTATE are judged by their message.
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", ""))
     if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}:
