@@ -1,4 +1,4 @@
--- wrk script for the baseline: POST a JSON body of the same size as an intake request.
+-- wrk script for the baseline: POST the same JSON body as bench/intake.lua.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local counter = 0

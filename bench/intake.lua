@@ -1,4 +1,5 @@
--- wrk script: POST a valid intake request with a different subject each time.
+-- wrk script: POST a valid intake request with its own subject and e-mail address each time.
+-- The counter is per wrk thread; bench/intake_bench.py runs wrk with one thread.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local counter = 0
