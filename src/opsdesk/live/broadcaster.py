@@ -55,10 +55,29 @@ class Broadcaster:
         self._sent: OrderedDict[int, None] = OrderedDict()
         self._last_id = 0
 
-    def subscribe(self) -> asyncio.Queue[LiveEvent]:
+    async def subscribe(self) -> asyncio.Queue[LiveEvent]:
+        if not self._queues:
+            await self._position()
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._queues.add(queue)
         return queue
+
+    async def _position(self) -> None:
+        """Start the stream after the newest event, counting the ones before it as sent.
+
+        While no browser is connected nothing is read, so intake pays no query per commit.
+        Events committed before the browser connected are in the page it just loaded.
+        """
+        async with self.db.read() as session:
+            newest = (
+                await session.execute(
+                    select(OutboxEvent.id).order_by(OutboxEvent.id.desc()).limit(LOOKBACK_IDS)
+                )
+            ).scalars()
+            ids = sorted(newest)
+        for event_id in ids:
+            self._sent[event_id] = None
+        self._last_id = max([self._last_id, *ids])
 
     def unsubscribe(self, queue: asyncio.Queue[LiveEvent]) -> None:
         self._queues.discard(queue)
@@ -88,9 +107,6 @@ class Broadcaster:
 
     async def _read_new(self) -> None:
         if not self._queues:
-            async with self.db.read() as session:
-                newest = (await session.execute(select(func.max(OutboxEvent.id)))).scalar()
-            self._last_id = max(self._last_id, newest or 0)
             return
         async with self.db.read() as session:
             rows = (

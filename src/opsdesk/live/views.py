@@ -23,7 +23,7 @@ async def events(request: Request, _staff: AnyStaff) -> StreamingResponse:
     A comment line every 15 s keeps proxies from closing an idle stream.
     """
     broadcaster: Broadcaster = request.app.state.broadcaster
-    queue = broadcaster.subscribe()
+    queue = await broadcaster.subscribe()
 
     async def stream() -> AsyncIterator[str]:
         try:

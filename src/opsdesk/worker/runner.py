@@ -73,11 +73,20 @@ class Worker:
         fired = await fire_due_clocks(self.db, self.ctx, limit=200)
         return fired + await fire_rule_timers(self.db, self.ctx, limit=200)
 
+    # The rules and outbox loops lock the same event rows and skip rows locked by the
+    # other. After either one commits, the other looks again at once, so an event it
+    # skipped does not wait for the next commit or the idle wake-up.
     async def _run_rules(self) -> int:
-        return await run_event_rules(self.db, self.ctx)
+        handled = await run_event_rules(self.db, self.ctx)
+        if handled:
+            self.db.wakeups.wake(["outbox"])
+        return handled
 
     async def _dispatch(self) -> int:
-        return await dispatch_outbox(self.db, self.ctx)
+        handled = await dispatch_outbox(self.db, self.ctx)
+        if handled:
+            self.db.wakeups.wake(["rules"])
+        return handled
 
     async def _deliver(self, client: httpx.AsyncClient) -> int:
         sent = await deliver_due(self.db, self.ctx, client, owner=self.name)
