@@ -38,9 +38,7 @@ async def test_readyz_reports_the_schema_revision(client: httpx.AsyncClient) -> 
     assert response.json() == {"status": "ok", "schema": head_revision()}
 
 
-async def test_readyz_is_503_with_retry_after_when_the_database_is_unreachable(
-    ctx: Context, tmp_path: Path
-) -> None:
+async def test_readyz_unreachable_database_is_503(ctx: Context, tmp_path: Path) -> None:
     unreachable = Database(f"sqlite+aiosqlite:///{tmp_path}/missing-folder/opsdesk.db")
     app = create_app(settings=ctx.settings, workspace=ctx.workspace, database=unreachable)
     transport = httpx.ASGITransport(app=app)
@@ -53,7 +51,7 @@ async def test_readyz_is_503_with_retry_after_when_the_database_is_unreachable(
     assert response.json()["reason"].startswith("database unreachable")
 
 
-async def test_readyz_is_503_when_the_schema_is_not_migrated(ctx: Context, tmp_path: Path) -> None:
+async def test_readyz_unmigrated_schema_is_503(ctx: Context, tmp_path: Path) -> None:
     empty = Database(f"sqlite+aiosqlite:///{tmp_path}/empty.db")
     app = create_app(settings=ctx.settings, workspace=ctx.workspace, database=empty)
     transport = httpx.ASGITransport(app=app)

@@ -51,7 +51,7 @@ async def test_unknown_email_gets_the_same_answer(console: Console) -> None:
     assert "E-mail or password is incorrect." in response.text
 
 
-async def test_repeated_failures_lock_the_account_even_for_the_right_password(
+async def test_repeated_failures_lock_account(
     console: Console,
 ) -> None:
     account = await console.account("agent")

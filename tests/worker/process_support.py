@@ -50,6 +50,19 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def request_body(number: int, description: str) -> dict[str, str]:
+    """Return an intake request for the fast-clocks workspace."""
+    return {
+        "name": f"Customer {number}",
+        "email": f"customer{number}@example.com",
+        "service_type": "repair",
+        "contact_method": "email",
+        "priority": "normal",
+        "subject": f"Request {number}",
+        "description": description,
+    }
+
+
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start `opsdesk ARGS` with its output appended to `log`."""
     with log.open("ab") as output:
@@ -96,7 +109,7 @@ class Received:
 
 @dataclass
 class FlakyReceiver:
-    """Answers 500 or stalls past the sender's timeout at random while `flaky` is set."""
+    """A receiver that returns 500 or stalls past the timeout at random while `flaky` is set."""
 
     fail_rate: float
     stall_rate: float
@@ -128,7 +141,7 @@ class FlakyReceiver:
         self.random = random.Random(self.seed)
 
     def delivered(self) -> dict[str, set[str]]:
-        """Event id → the webhook ids it arrived under with a 2xx answer."""
+        """Return each event id with the webhook ids it arrived under with a 2xx response."""
         found: dict[str, set[str]] = {}
         with self.lock:
             for item in self.received:
@@ -144,7 +157,7 @@ def serve_receiver(receiver: FlakyReceiver) -> Iterator[FlakyReceiver]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             if len(body) < length:
-                # The sender died mid-request (a killed worker); nobody is listening.
+                # The sender died mid-request (a killed worker), so no response can be sent.
                 return
             status = receiver.answer(body, self.headers.get("webhook-id", ""))
             try:
@@ -152,7 +165,7 @@ def serve_receiver(receiver: FlakyReceiver) -> Iterator[FlakyReceiver]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
             except OSError:
-                # The sender gave up on a stalled answer and closed the connection.
+                # The sender timed out on a stalled response and closed the connection.
                 pass
 
         def log_message(self, format: str, *args: object) -> None:

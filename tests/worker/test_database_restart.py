@@ -21,6 +21,7 @@ from process_support import (
     free_port,
     postgres_bindir,
     private_postgres,
+    request_body,
     start,
     stop,
     wait_ready,
@@ -38,22 +39,12 @@ DOWN_AFTER_SECONDS = 8.0
 DOWN_FOR_SECONDS = 6.0
 TICKETS_PER_SECOND = 5.0
 
+DESCRIPTION = "Sent while the database restarts."
+
 pytestmark = pytest.mark.skipif(
     postgres_bindir() is None and not os.environ.get("OPSDESK_REQUIRE_POSTGRES"),
     reason="PostgreSQL server binaries are not installed under /usr/lib/postgresql",
 )
-
-
-def request_body(number: int) -> dict[str, str]:
-    return {
-        "name": f"Customer {number}",
-        "email": f"customer{number}@example.com",
-        "service_type": "repair",
-        "contact_method": "email",
-        "priority": "normal",
-        "subject": f"Request {number}",
-        "description": "Sent while the database restarts.",
-    }
 
 
 async def test_database_restart_loses_nothing(
@@ -68,7 +59,9 @@ async def test_database_restart_loses_nothing(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             response = await http.post(
-                "/api/v1/requests", json=request_body(number), headers={"Idempotency-Key": key}
+                "/api/v1/requests",
+                json=request_body(number, DESCRIPTION),
+                headers={"Idempotency-Key": key},
             )
             answers[response.status_code] += 1
             if response.status_code == 201:
@@ -133,7 +126,7 @@ async def test_database_restart_loses_nothing(
         finally:
             worker_code, api_code = stop(worker), stop(api)
 
-    # While the database was down the API said so, with a time to retry after.
+    # While the database was down the API returned 503 with a time to retry after.
     assert down.status_code == 503
     assert answers[503] >= 1
     assert retry_after == {str(DATABASE_RETRY_AFTER_SECONDS)}

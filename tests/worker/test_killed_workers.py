@@ -23,6 +23,7 @@ from process_support import (
     FlakyReceiver,
     environment,
     free_port,
+    request_body,
     serve_receiver,
     start,
     stop,
@@ -45,19 +46,8 @@ KILL_EVERY_SECONDS = 4.0
 DRAIN_SECONDS = 150.0
 """After the chaos: time for the last retries (backoff up to 40 s) and breaches to finish."""
 
+DESCRIPTION = "The first response breaches two seconds after the ticket opens."
 EVENT_TYPES = ["ticket.created", "sla.breached", "escalation.triggered"]
-
-
-def request_body(number: int) -> dict[str, str]:
-    return {
-        "name": f"Customer {number}",
-        "email": f"customer{number}@example.com",
-        "service_type": "repair",
-        "contact_method": "email",
-        "priority": "normal",
-        "subject": f"Request {number}",
-        "description": "The first response breaches two seconds after the ticket opens.",
-    }
 
 
 async def admin_token(db: Database) -> str:
@@ -85,7 +75,9 @@ async def submit_steadily(
         for _ in range(60):
             try:
                 response = await http.post(
-                    "/api/v1/requests", json=request_body(number), headers={"Idempotency-Key": key}
+                    "/api/v1/requests",
+                    json=request_body(number, DESCRIPTION),
+                    headers={"Idempotency-Key": key},
                 )
             except httpx.TransportError:
                 await asyncio.sleep(0.5)

@@ -105,7 +105,7 @@ async def test_sigterm_finishes_delivery_in_flight(
 ) -> None:
     ctx = fast_context(postgres_url)
     log = tmp_path / "worker.log"
-    # Every answer takes two seconds, so the delivery is still in flight at SIGTERM.
+    # Every response takes two seconds, so the delivery is still in flight at SIGTERM.
     receiver = FlakyReceiver(fail_rate=0.0, stall_rate=1.0, stall_seconds=2.0)
     with serve_receiver(receiver):
         async with postgres_db.transaction() as session:

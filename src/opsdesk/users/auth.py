@@ -56,9 +56,9 @@ class SignInRefused:
 async def sign_in(
     session: AsyncSession, *, email: str, password: str, settings: Settings, at: datetime
 ) -> SignedIn | SignInRefused:
-    """Check the password and open a session, or say why not.
+    """Check the password and open a session, or return the reason for refusing.
 
-    The same reason answers an unknown e-mail and a wrong password. After
+    An unknown e-mail and a wrong password get the same reason. After
     `settings.max_failed_sign_ins` failures in a row the account is locked for
     `settings.lockout_minutes`, and a correct password does not open it before then.
     A refusal is returned, not raised, so the caller commits the failure count.

@@ -1,7 +1,7 @@
 """The application factory that uvicorn imports when `opsdesk serve` runs several processes.
 
 Each process builds its own app from the environment: `OPSDESK_WORKSPACE` names the
-workspace file and `OPSDESK_SERVE_WORKER` says whether an in-process worker runs beside it.
+workspace file and `OPSDESK_SERVE_WORKER` sets whether an in-process worker runs beside it.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ class RequestMetrics:
 
 
 def _route_template(scope: Scope) -> str:
-    # The router records the route it matched in the scope; labelling by its template
+    # The router records the route it matched in the scope. Labelling by its template
     # keeps one series per route, not one per ticket reference or token.
     route = scope.get("route")
     path = getattr(route, "path", None)
