@@ -1,9 +1,17 @@
-"""The baseline of the intake benchmark: a bare FastAPI endpoint that inserts one row.
+"""The baselines of the intake benchmark: bare FastAPI endpoints that insert rows.
 
-It uses the same stack as Opsdesk (FastAPI, uvicorn, SQLAlchemy async, the same database
+They use the same stack as Opsdesk (FastAPI, uvicorn, SQLAlchemy async, the same database
 drivers, engine and SQLite settings through `opsdesk.db.create_engine`) and nothing else,
-so the ratio between the two shows what Opsdesk's own work per request costs. Run as a
-script, it starts uvicorn with the same arguments as `opsdesk serve`.
+so the ratio between them and Opsdesk shows what Opsdesk's own work per request costs.
+Run as a script, it starts uvicorn with the same arguments as `opsdesk serve`.
+
+- POST /insert inserts one row: the baseline the throughput goal is set against.
+- POST /insert-like-intake sends, in one transaction, the statements one Opsdesk intake
+  request sends on that database, with as many rows: one parent row and nine child rows
+  in five INSERT statements (a message, three clocks, a task, two timeline entries, two
+  outbox events), and on PostgreSQL also the one query that reserves their ids and the
+  NOTIFY. It has no validation, no middleware and no SLA arithmetic, so it is a floor for
+  any implementation of intake on this stack that writes these rows.
 
 Run: BASELINE_DATABASE_URL=... python bench/baseline_app.py --port 8001
 """
@@ -19,7 +27,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, Table, insert
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, insert, text
 
 from opsdesk.db import create_engine
 
@@ -31,7 +39,23 @@ rows = Table(
     Column("body", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+children = Table(
+    "bench_children",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("parent_id", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+CHILDREN = (("message", 1), ("clock", 3), ("task", 1), ("timeline", 2), ("outbox", 2))
+"""Child rows of one intake request, by statement: kind and number of rows."""
+RESERVE_IDS = text(
+    "SELECT ARRAY(SELECT nextval('bench_rows_id_seq')), "
+    "ARRAY(SELECT nextval('bench_children_id_seq') FROM generate_series(1, :count))"
+).bindparams(count=sum(number for _, number in CHILDREN))
 engine = create_engine(os.environ["BASELINE_DATABASE_URL"])
+postgresql = engine.dialect.name == "postgresql"
 
 
 @asynccontextmanager
@@ -57,6 +81,27 @@ async def insert_row(body: dict[str, Any]) -> dict[str, int]:
             insert(rows).values(body=body, created_at=datetime.now(UTC))
         )
     return {"id": int(result.inserted_primary_key[0])}
+
+
+@app.post("/insert-like-intake", status_code=201)
+async def insert_like_intake(body: dict[str, Any]) -> dict[str, int]:
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        if postgresql:
+            await connection.execute(RESERVE_IDS)
+        result = await connection.execute(insert(rows).values(body=body, created_at=now))
+        parent_id = int(result.inserted_primary_key[0])
+        for kind, number in CHILDREN:
+            await connection.execute(
+                insert(children),
+                [
+                    {"parent_id": parent_id, "kind": kind, "body": body, "created_at": now}
+                    for _ in range(number)
+                ],
+            )
+        if postgresql:
+            await connection.execute(text("SELECT pg_notify('bench', 'outbox')"))
+    return {"id": parent_id}
 
 
 def main() -> None:

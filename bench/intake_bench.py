@@ -11,6 +11,10 @@ each number of concurrent connections, the script starts one server process on
 - Baseline: `bench/baseline_app.py`, a FastAPI endpoint that inserts one row through the
   same engine settings (`opsdesk.db.create_engine`), started with the same uvicorn
   arguments as `opsdesk serve`.
+- Floor: the same app's endpoint that sends the statements of one Opsdesk intake request
+  with as many rows in one transaction, and does nothing else. No intake that stores
+  what Opsdesk stores can be faster on this stack, so the floor shows how much of the
+  gap to the baseline is the writing itself and how much is Opsdesk's own work.
 
 The intake rate limiter is raised far above the offered load through the
 OPSDESK_RATE_LIMIT_* settings, so that it limits nothing. Every request has its own
@@ -20,7 +24,7 @@ the server wrote, so a run whose requests failed cannot pass for a fast one.
 It prints requests per second, p50 and p99 latency (wrk's, with a 30 s request timeout
 so that slow requests are measured rather than dropped), the CPU time the server process
 used per request (from /proc, so it does not count time the server spent waiting for a
-core on a busy machine), and the ratio Opsdesk / baseline.
+core on a busy machine), and the ratios Opsdesk / baseline and floor / baseline.
 Needs wrk (Debian: apt-get install wrk) and, for PostgreSQL, a server that
 OPSDESK_BENCH_POSTGRES_URL reaches (default: user postgres on 127.0.0.1:5432). The
 database named by --pg-database is dropped and created again before every run and
@@ -56,6 +60,8 @@ POSTGRES = os.environ.get(
     "OPSDESK_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 WARM_UP_SECONDS = 3
+TARGETS = ("baseline", "floor", "opsdesk")
+"""Measured one after another for each configuration; see the module docstring."""
 REQUEST_TIMEOUT = "30s"
 UNLIMITED = {
     "OPSDESK_RATE_LIMIT_ADDRESS_BURST": "100000000",
@@ -299,7 +305,8 @@ def measure(
             endpoint, script, table = "/api/v1/requests", "intake.lua", "tickets"
         else:
             process = start_baseline(url, port, log)
-            endpoint, script, table = "/insert", "baseline.lua", "bench_rows"
+            endpoint = "/insert" if target == "baseline" else "/insert-like-intake"
+            script, table = "baseline.lua", "bench_rows"
         try:
             address = f"http://127.0.0.1:{port}{endpoint}"
             warm_up = wrk(address, ROOT / "bench" / script, connections, WARM_UP_SECONDS)
@@ -337,33 +344,31 @@ def measure(
 def print_summary(results: list[Result], databases: list[str], connections: list[int]) -> None:
     print()
     print(
-        f"{'database':<10} {'conn':>4} {'baseline req/s':>14} {'opsdesk req/s':>13} "
-        f"{'ratio':>6} {'base p50':>9} {'base p99':>9} {'ops p50':>8} {'ops p99':>8} "
-        f"{'base CPU':>9} {'ops CPU':>8}"
+        f"{'database':<10} {'conn':>4} {'baseline req/s':>14} {'floor req/s':>11} "
+        f"{'opsdesk req/s':>13} {'ratio':>6} {'floor ratio':>11} {'ops p50':>8} "
+        f"{'ops p99':>8} {'base CPU':>9} {'floor CPU':>9} {'ops CPU':>8}"
     )
     for kind in databases:
         for count in connections:
-            pairs = zip(
-                [
+
+            def runs(target: str, kind: str = kind, count: int = count) -> list[Result]:
+                return [
                     r
                     for r in results
-                    if (r.database, r.connections, r.target) == (kind, count, "baseline")
-                ],
-                [
-                    r
-                    for r in results
-                    if (r.database, r.connections, r.target) == (kind, count, "opsdesk")
-                ],
-                strict=True,
-            )
-            for base, ours in pairs:
-                ratio = ours.requests_per_second / base.requests_per_second
+                    if (r.database, r.connections, r.target) == (kind, count, target)
+                ]
+
+            for base, floor, ours in zip(
+                runs("baseline"), runs("floor"), runs("opsdesk"), strict=True
+            ):
                 print(
                     f"{kind:<10} {count:>4} {base.requests_per_second:>14.1f} "
-                    f"{ours.requests_per_second:>13.1f} {ratio:>6.2f} "
-                    f"{base.p50_ms:>9.1f} {base.p99_ms:>9.1f} "
+                    f"{floor.requests_per_second:>11.1f} {ours.requests_per_second:>13.1f} "
+                    f"{ours.requests_per_second / base.requests_per_second:>6.2f} "
+                    f"{floor.requests_per_second / base.requests_per_second:>11.2f} "
                     f"{ours.p50_ms:>8.1f} {ours.p99_ms:>8.1f} "
-                    f"{base.cpu_ms_per_request:>9.2f} {ours.cpu_ms_per_request:>8.2f}"
+                    f"{base.cpu_ms_per_request:>9.2f} {floor.cpu_ms_per_request:>9.2f} "
+                    f"{ours.cpu_ms_per_request:>8.2f}"
                 )
 
 
@@ -377,7 +382,7 @@ def main() -> None:
         "--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
     )
     parser.add_argument(
-        "--repeat", type=int, default=1, help="Baseline and Opsdesk pairs per configuration."
+        "--repeat", type=int, default=1, help="Runs of all three targets per configuration."
     )
     parser.add_argument(
         "--pg-database",
@@ -394,7 +399,7 @@ def main() -> None:
         for kind in args.databases:
             for connections in args.connections:
                 for _ in range(args.repeat):
-                    for target in ("baseline", "opsdesk"):
+                    for target in TARGETS:
                         result = measure(
                             kind, target, connections, args.duration, Path(folder), args.pg_database
                         )

@@ -106,6 +106,7 @@ class Base(AsyncAttrs, DeclarativeBase):
 
 
 _NEXT_IDS = "opsdesk_next_ids"
+_RESERVED_IDS = "opsdesk_reserved_ids"
 
 
 async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> list[int]:
@@ -113,22 +114,21 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
 
     Services give new rows their ids up front, so a whole action is written in one flush
     at commit instead of one flush per row whose id a child row needs. PostgreSQL takes
-    the ids from the table's sequence. On SQLite every writing transaction takes the
-    database write lock with its first statement (BEGIN IMMEDIATE), so no other writer can
-    take the ids after the current maximum before this transaction ends. The counter is
-    kept per transaction and forgotten at commit or rollback.
+    the ids from the table's sequence, or from what `reserve_ids` fetched earlier in the
+    transaction. On SQLite every writing transaction takes the database write lock with
+    its first statement (BEGIN IMMEDIATE), so no other writer can take the ids after the
+    current maximum before this transaction ends. The counter is kept per transaction and
+    forgotten at commit or rollback.
     """
     if count < 1:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        # On the connection, not the session: a session query would first flush (and
-        # write queued rows), which is exactly what allocating ids up front avoids.
-        connection = await session.connection()
-        rows = await connection.execute(
-            text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)"),
-            {"sequence": f"{table.name}_id_seq", "count": count},
-        )
-        return [row[0] for row in rows]
+        reserved: dict[str, list[int]] = session.sync_session.info.get(_RESERVED_IDS, {})
+        spare = reserved.get(table.name, [])
+        if len(spare) >= count:
+            taken, reserved[table.name] = spare[:count], spare[count:]
+            return taken
+        return (await _fetch_sequence_values(session, {table: count}))[table.name]
     counters: dict[str, int] = session.sync_session.info.setdefault(_NEXT_IDS, {})
     first = counters.get(table.name)
     if first is None:
@@ -139,10 +139,46 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
     return list(range(first, first + count))
 
 
+async def reserve_ids(session: AsyncSession, counts: dict[Table, int]) -> None:
+    """Fetch the ids an action is about to allocate for several tables in one round trip.
+
+    Later `allocate_ids` calls of the same transaction take from these before they ask
+    the database again. Ids left over at commit are lost, as ids of a rolled-back
+    transaction are, so callers reserve only what they will use: references such as
+    task numbers are derived from ids, and a gap there is visible. On SQLite ids come from
+    a counter in the transaction, so there is nothing to fetch.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    wanted = {table: count for table, count in counts.items() if count > 0}
+    if not wanted:
+        return
+    fetched = await _fetch_sequence_values(session, wanted)
+    reserved: dict[str, list[int]] = session.sync_session.info.setdefault(_RESERVED_IDS, {})
+    for name, ids in fetched.items():
+        reserved.setdefault(name, []).extend(ids)
+
+
+async def _fetch_sequence_values(
+    session: AsyncSession, counts: dict[Table, int]
+) -> dict[str, list[int]]:
+    # On the connection, not the session: a session query would first flush (and write
+    # queued rows), which is exactly what allocating ids up front avoids. One array per
+    # table; the sequence names come from table names, never from input.
+    columns = ", ".join(
+        f"ARRAY(SELECT nextval('{table.name}_id_seq') FROM generate_series(1, {int(count)}))"  # noqa: S608
+        for table, count in counts.items()
+    )
+    connection = await session.connection()
+    row = (await connection.execute(text(f"SELECT {columns}"))).one()
+    return {table.name: list(ids) for table, ids in zip(counts, row, strict=True)}
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_id_counters(session: Session) -> None:
     session.info.pop(_NEXT_IDS, None)
+    session.info.pop(_RESERVED_IDS, None)
 
 
 _PENDING_ROWS = "opsdesk_pending_rows"

@@ -36,10 +36,16 @@ async def run_event_rules(db: Database, ctx: Context, *, limit: int = 100) -> in
         async with db.transaction() as session:
             rules = await active_rules(session, ctx)
             if not any(rule.on for rule in rules):
-                # Nothing listens to events: mark them all handled in one statement.
+                # Nothing listens to events: mark them all handled in one statement. Rows
+                # another worker is marking are skipped rather than waited for: it marks them.
+                unmarked = (
+                    select(OutboxEvent.id)
+                    .where(OutboxEvent.rules_done_at.is_(None))
+                    .with_for_update(skip_locked=True)
+                )
                 result = await session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.rules_done_at.is_(None))
+                    .where(OutboxEvent.id.in_(unmarked))
                     .values(rules_done_at=ctx.clock.now())
                 )
                 return handled + (result.rowcount or 0)  # type: ignore[attr-defined]

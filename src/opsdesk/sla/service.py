@@ -313,6 +313,20 @@ async def _store(
     return rows
 
 
+def clocks_of_new_ticket(ctx: Context, policy_key: str, task_pipelines: Sequence[str]) -> int:
+    """How many clock rows a new ticket gets: its own under the policy, one per timed task.
+
+    Matches what `start_ticket_clocks` and `start_task_clock` write, so intake can reserve
+    all of its ids in one round trip.
+    """
+    rules = rules_for(ctx.workspace.policy(policy_key))
+    own = 3 if rules.next_response_from_creation else 2
+    timed_tasks = sum(
+        1 for key in task_pipelines if ctx.workspace.pipeline(key).operational_sla is not None
+    )
+    return own + timed_tasks
+
+
 async def start_ticket_clocks(
     session: AsyncSession, ctx: Context, ticket: Ticket, *, at: datetime
 ) -> list[SlaClock]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsdesk.automation import waits
 from opsdesk.context import Context
-from opsdesk.db import allocate_ids, table_of
+from opsdesk.db import add_row, allocate_ids, reserve_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput, NotFound
 from opsdesk.events.service import emit
 from opsdesk.sla import service as sla
@@ -151,6 +151,15 @@ async def create_ticket(
     policy = ctx.workspace.select_policy(facts)
     pipeline = ctx.workspace.pipeline(service_type.pipeline)
     token = secrets.token_urlsafe(24)
+    task_pipelines = [task.pipeline or service_type.pipeline for task in service_type.tasks]
+    await reserve_ids(
+        session,
+        {
+            table_of(Ticket): 1,
+            table_of(Task): len(task_pipelines),
+            table_of(SlaClock): sla.clocks_of_new_ticket(ctx, policy.key, task_pipelines),
+        },
+    )
     (ticket_id,) = await allocate_ids(session, table_of(Ticket))
     ticket = Ticket(
         id=ticket_id,
@@ -191,15 +200,19 @@ async def create_ticket(
         ),
         data={"channel": channel, "policy": policy.key, "priority": priority},
     )
-    session.add(
-        TicketMessage(
-            ticket_id=ticket.id,
-            author_kind="customer",
-            author_user_id=None,
-            public=True,
-            body=request.description,
-            created_at=at,
-        )
+    # A plain INSERT: nothing in this transaction reads the message back as an object.
+    add_row(
+        session,
+        table_of(TicketMessage),
+        {
+            "ticket_id": ticket.id,
+            "author_kind": "customer",
+            "author_user_id": None,
+            "public": True,
+            "body": request.description,
+            "created_at": at,
+            "email_message_id": None,
+        },
     )
     clocks = await sla.start_ticket_clocks(session, ctx, ticket, at=at)
     created_tasks = await tasks.create_tasks_for_ticket(session, ctx, ticket, at=at)

@@ -73,6 +73,10 @@ class Workspace:
         return [priority.key for priority in self.spec.priorities]
 
     @cached_property
+    def _clock_definitions(self) -> dict[int, str]:
+        return {}
+
+    @cached_property
     def _service_types(self) -> dict[str, ServiceType]:
         return {service.key: service for service in self.spec.service_types}
 
@@ -157,12 +161,23 @@ class Workspace:
 
         That is its policy (ticket clocks) or pipeline (task clocks), and its calendar.
         """
+        # Hashing a policy serialises it, which costs about as much as the rest of starting
+        # a clock. A loaded workspace never changes, so the result for each of its own
+        # policies and pipelines is kept.
+        part: SlaPolicy | Pipeline
         if policy is not None:
-            calendar = self.spec.calendars[self.policy_calendar_key(policy)]
-            return f"{fingerprint(policy)}:{fingerprint(calendar)}"
-        assert pipeline is not None
-        calendar = self.spec.calendars[self.pipeline_calendar_key(pipeline)]
-        return f"{fingerprint(pipeline)}:{fingerprint(calendar)}"
+            part, calendar_key = policy, self.policy_calendar_key(policy)
+            own = self._policies.get(policy.key) is policy
+        else:
+            assert pipeline is not None, "a clock definition needs a policy or a pipeline"
+            part, calendar_key = pipeline, self.pipeline_calendar_key(pipeline)
+            own = self._pipelines.get(pipeline.key) is pipeline
+        if own and id(part) in self._clock_definitions:
+            return self._clock_definitions[id(part)]
+        definition = f"{fingerprint(part)}:{fingerprint(self.spec.calendars[calendar_key])}"
+        if own:
+            self._clock_definitions[id(part)] = definition
+        return definition
 
     def raise_priority(self, priority: str, steps: int = 1) -> str:
         """Return the priority `steps` above `priority`, stopping at the highest."""
