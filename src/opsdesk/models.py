@@ -10,6 +10,7 @@ from opsdesk.sla.models import SlaClock
 from opsdesk.tasks.models import Task
 from opsdesk.tickets.models import Attachment, IdempotencyKey, Ticket, TicketMessage, TimelineEntry
 from opsdesk.users.models import ApiToken, SavedView, TeamMember, User, WebSession
+from opsdesk.web.models import RateLimitBucket
 from opsdesk.webhooks.models import (
     InboundEvent,
     WebhookAttempt,
@@ -32,6 +33,7 @@ __all__ = [
     "NotificationDelivery",
     "NotificationPreference",
     "OutboxEvent",
+    "RateLimitBucket",
     "RuleTimer",
     "SavedView",
     "SlaClock",

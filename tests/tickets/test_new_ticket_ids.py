@@ -52,7 +52,7 @@ def new_ticket(service_type: str, contact_method: str) -> tickets.NewTicket:
     )
 
 
-async def test_new_tickets_take_only_the_ids_they_store(db: Database, id_ctx: Context) -> None:
+async def test_new_ticket_wastes_no_ids(db: Database, id_ctx: Context) -> None:
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

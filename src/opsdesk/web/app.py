@@ -42,7 +42,12 @@ from opsdesk.web.cors import IntakeCors
 from opsdesk.web.health import router as health_router
 from opsdesk.web.metrics_views import RequestMetrics
 from opsdesk.web.metrics_views import router as metrics_router
-from opsdesk.web.ratelimit import IntakeRateLimiter, RateLimitMiddleware
+from opsdesk.web.ratelimit import (
+    IntakeRateLimiter,
+    RateLimiter,
+    RateLimitMiddleware,
+    SharedRateLimiter,
+)
 from opsdesk.web.security import SecurityHeaders
 from opsdesk.web.templating import STATIC
 from opsdesk.webhooks.inbound_views import router as inbound_router
@@ -102,7 +107,12 @@ def create_app(
     app.state.db = db
     app.state.ctx = ctx
     app.state.broadcaster = broadcaster
-    app.state.rate_limiter = IntakeRateLimiter.from_settings(settings)
+    rate_limiter: RateLimiter
+    if db.dialect == "postgresql":
+        rate_limiter = SharedRateLimiter.from_settings(settings, db.engine)
+    else:
+        rate_limiter = IntakeRateLimiter.from_settings(settings)
+    app.state.rate_limiter = rate_limiter
     # Starlette runs the middleware added last first: metrics, CORS, security headers,
     # rate limit, body limit. So 429 pages get security headers and cross-origin callers
     # can read them.

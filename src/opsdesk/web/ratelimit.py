@@ -5,13 +5,14 @@ tokens, every limited request takes one, and tokens come back at `per_minute`. A
 passes only when both its address bucket and (if it sent an Origin) its origin bucket
 have a token, and then it takes one from each.
 
-TODO: buckets live in this process's memory, so N server processes allow N times the
-configured rate, and a restart clears them. A shared store is needed to enforce one
-limit across processes.
+On PostgreSQL the buckets live in the database (`SharedRateLimiter`), so any number of
+API processes enforce one limit together. On SQLite, which runs one process, they live
+in memory (`IntakeRateLimiter`) and a restart clears them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -21,9 +22,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Protocol
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsdesk.settings import Settings
@@ -95,6 +100,12 @@ class Verdict:
     """"address" or "origin", when not allowed."""
 
 
+class RateLimiter(Protocol):
+    async def verdict(self, *, address: str, origin: str | None) -> Verdict:
+        """Take a token from each bucket that applies, or from none if one of them is empty."""
+        ...
+
+
 class IntakeRateLimiter:
     """The address and origin buckets of one process."""
 
@@ -133,6 +144,87 @@ class IntakeRateLimiter:
         if origin is not None:
             self.origins.take(origin)
         return Verdict(allowed=True, retry_after=0, limited_by="")
+
+    async def verdict(self, *, address: str, origin: str | None) -> Verdict:
+        return self.check(address=address, origin=origin)
+
+
+TAKE_TOKENS = text(
+    "SELECT allowed, wait_seconds, limited_by FROM opsdesk_take_rate_tokens("
+    ":address, :origin, :now, :address_burst, :address_per_second, "
+    ":origin_burst, :origin_per_second)"
+)
+MAX_KEY_LENGTH = 300
+"""Maximum length of a bucket key stored as it is. Longer keys, say a forged Origin, are hashed."""
+
+
+class SharedRateLimiter:
+    """Address and origin buckets in PostgreSQL, shared by every process on the database.
+
+    One call of the database function `opsdesk_take_rate_tokens` per limited request reads,
+    refills and takes both buckets under row locks, in its own short transaction. The time
+    comes from this process's wall clock, because processes on several hosts share the
+    buckets. A host whose clock lags refills its callers' buckets a little late.
+
+    If the database cannot be reached the request passes: the endpoint behind the limit
+    needs the database too and answers 503 itself, and the limit must not turn a short
+    outage into refused customers once the database is back.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        address_burst: int,
+        address_per_minute: float,
+        origin_burst: int,
+        origin_per_minute: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.limits = {
+            "address_burst": float(address_burst),
+            "address_per_second": address_per_minute / 60,
+            "origin_burst": float(origin_burst),
+            "origin_per_second": origin_per_minute / 60,
+        }
+        self.clock = clock
+        self._failure_logged_at = -math.inf
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> SharedRateLimiter:
+        return cls(
+            engine,
+            address_burst=settings.rate_limit_address_burst,
+            address_per_minute=settings.rate_limit_address_per_minute,
+            origin_burst=settings.rate_limit_origin_burst,
+            origin_per_minute=settings.rate_limit_origin_per_minute,
+        )
+
+    async def verdict(self, *, address: str, origin: str | None) -> Verdict:
+        values = self.limits | {
+            "address": _bucket_key(address),
+            "origin": _bucket_key(origin) if origin is not None else None,
+            "now": self.clock(),
+        }
+        try:
+            async with self.engine.begin() as connection:
+                allowed, wait, limited_by = (await connection.execute(TAKE_TOKENS, values)).one()
+        except (DBAPIError, OSError) as exc:
+            now = time.monotonic()
+            if now - self._failure_logged_at >= LOG_INTERVAL_SECONDS:
+                self._failure_logged_at = now
+                logger.warning("rate limit not checked, letting requests pass: %s", exc)
+            return Verdict(allowed=True, retry_after=0, limited_by="")
+        if allowed:
+            return Verdict(allowed=True, retry_after=0, limited_by="")
+        return Verdict(allowed=False, retry_after=max(1, math.ceil(wait)), limited_by=limited_by)
+
+
+def _bucket_key(key: str) -> str:
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _parse_address(text: str) -> IPv4Address | IPv6Address | None:
@@ -186,7 +278,7 @@ class RateLimitMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, limiter: IntakeRateLimiter, trusted_proxies: list[Network]
+        self, app: ASGIApp, *, limiter: RateLimiter, trusted_proxies: list[Network]
     ) -> None:
         self.app = app
         self.limiter = limiter
@@ -221,7 +313,7 @@ class RateLimitMiddleware:
             if name == b"origin":
                 origin = value.decode("latin-1").strip().lower()
         address = client_address(scope, self.trusted_proxies)
-        verdict = self.limiter.check(address=address, origin=origin)
+        verdict = await self.limiter.verdict(address=address, origin=origin)
         if verdict.allowed:
             await self.app(scope, receive, send)
             return
