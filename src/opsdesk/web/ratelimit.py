@@ -208,8 +208,10 @@ class SharedRateLimiter:
             "now": self.clock(),
         }
         try:
-            async with self.engine.begin() as connection:
-                allowed, wait, limited_by = (await connection.execute(TAKE_TOKENS, values)).one()
+            # One statement is atomic by itself, so no BEGIN and COMMIT round trips.
+            async with self.engine.connect() as connection:
+                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                allowed, wait, limited_by = (await autocommit.execute(TAKE_TOKENS, values)).one()
         except (DBAPIError, OSError) as exc:
             now = time.monotonic()
             if now - self._failure_logged_at >= LOG_INTERVAL_SECONDS:
