@@ -142,13 +142,18 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
 async def reserve_ids(session: AsyncSession, counts: dict[Table, int]) -> None:
     """Fetch the ids an action is about to allocate for several tables in one round trip.
 
-    Later `allocate_ids` calls of the same transaction take from these before they ask
-    the database again. Ids left over at commit are lost, as ids of a rolled-back
-    transaction are, so callers reserve only what they will use: references such as
-    task numbers are derived from ids, and a gap there is visible. On SQLite ids come from
-    a counter in the transaction, so there is nothing to fetch.
+    On PostgreSQL, later `allocate_ids` calls of the same transaction take from these
+    before they ask the database again. Ids left over at commit are lost, as ids of a
+    rolled-back transaction are, so callers reserve only what they will use: references
+    such as task numbers are derived from ids, and a gap there is visible.
+
+    On SQLite ids come from a counter per table kept in the transaction, and this reads
+    the current maximum id of every listed table in one query instead of one query per
+    table. List the tables written through `add_row` with a count of 0, so that their
+    counters start here too.
     """
     if session.get_bind().dialect.name != "postgresql":
+        await _start_sqlite_counters(session, list(counts))
         return
     wanted = {table: count for table, count in counts.items() if count > 0}
     if not wanted:
@@ -157,6 +162,18 @@ async def reserve_ids(session: AsyncSession, counts: dict[Table, int]) -> None:
     reserved: dict[str, list[int]] = session.sync_session.info.setdefault(_RESERVED_IDS, {})
     for name, ids in fetched.items():
         reserved.setdefault(name, []).extend(ids)
+
+
+async def _start_sqlite_counters(session: AsyncSession, tables: list[Table]) -> None:
+    counters: dict[str, int] = session.sync_session.info.setdefault(_NEXT_IDS, {})
+    missing = [table for table in tables if table.name not in counters]
+    if not missing:
+        return
+    connection = await session.connection()
+    maximums = select(*(select(func.max(table.c.id)).scalar_subquery() for table in missing))
+    row = (await connection.execute(maximums)).one()
+    for table, current in zip(missing, row, strict=True):
+        counters[table.name] = (current or 0) + 1
 
 
 async def _fetch_sequence_values(

@@ -19,6 +19,7 @@ from opsdesk.automation import waits
 from opsdesk.context import Context
 from opsdesk.db import add_row, allocate_ids, reserve_ids, table_of
 from opsdesk.errors import Conflict, InvalidInput, NotFound
+from opsdesk.events.models import OutboxEvent
 from opsdesk.events.service import emit
 from opsdesk.sla import service as sla
 from opsdesk.sla.models import SlaClock
@@ -26,7 +27,7 @@ from opsdesk.sla.recompute import recompute_ticket
 from opsdesk.tasks import service as tasks
 from opsdesk.tasks.models import Task
 from opsdesk.tickets import timeline
-from opsdesk.tickets.models import Ticket, TicketMessage
+from opsdesk.tickets.models import Ticket, TicketMessage, TimelineEntry
 from opsdesk.tickets.references import format_reference, parse_reference
 from opsdesk.tickets.schemas import IntakeRequest
 from opsdesk.users.models import User
@@ -158,6 +159,9 @@ async def create_ticket(
             table_of(Ticket): 1,
             table_of(Task): len(task_pipelines),
             table_of(SlaClock): sla.clocks_of_new_ticket(ctx, policy.key, task_pipelines),
+            table_of(TicketMessage): 0,
+            table_of(TimelineEntry): 0,
+            table_of(OutboxEvent): 0,
         },
     )
     (ticket_id,) = await allocate_ids(session, table_of(Ticket))
