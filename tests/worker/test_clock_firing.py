@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from opsdesk.clock import FrozenClock, SystemClock
 from opsdesk.context import Context
@@ -249,3 +249,39 @@ async def test_worker_fires_breach_at_due_instant(database_url: str, db: Databas
     # within the ten seconds waited means it slept until the due instant.
     assert fr.breached_at is not None
     assert fr.breached_at == fr.due_at
+
+
+async def test_worker_without_mail_skips_mail_reads(database_url: str, db: Database) -> None:
+    workspace = load_workspace(FAST_WORKSPACE)
+    settings = Settings(database_url=database_url, idle_wakeup_seconds=0.05)
+    assert settings.smtp_host is None
+    ctx = Context(workspace=workspace, clock=SystemClock(), settings=settings)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(db, ctx).run(stop))
+    try:
+        request = tickets.NewTicket(
+            name="Ada",
+            email="ada@example.com",
+            phone=None,
+            service_type="repair",
+            contact_method="email",
+            priority="normal",
+            subject="Quiet",
+            description="A ticket whose events wake the worker's loops.",
+        )
+        await create(db, ctx, request)
+        # Twenty idle wake-ups and the ones the new ticket's events bring.
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+        event.remove(engine, "before_cursor_execute", record)
+    assert any("outbox_events" in statement for statement in statements)
+    assert not [statement for statement in statements if "mail_deliveries" in statement]

@@ -26,6 +26,7 @@ from opsdesk.automation.jobs import fire_rule_timers, next_rule_timer_at, run_ev
 from opsdesk.context import Context
 from opsdesk.db import Database
 from opsdesk.mail.jobs import next_mail_at, run_mail_jobs
+from opsdesk.mail.smtp import mail_configured
 from opsdesk.notifications.jobs import next_notification_at, send_due_notifications
 from opsdesk.sla.jobs import fire_due_clocks, next_fire_at
 from opsdesk.wakeups import Channel, listen
@@ -51,6 +52,9 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         logger.info("worker %s started on %s", self.name, self.db.dialect)
         # The guarded client refuses internal addresses for webhooks and notifications.
+        # Without outgoing mail nothing can become due, so the mail loop reads nothing on
+        # the wake-up that every new event brings.
+        next_mail = (lambda: next_mail_at(self.db)) if mail_configured(self.ctx.settings) else None
         async with outbound_client(self.ctx.settings) as client:
             loops = [
                 self._loop("timers", stop, self._fire_timers, self._next_timer),
@@ -60,7 +64,7 @@ class Worker:
                     "mail",
                     stop,
                     lambda: run_mail_jobs(self.db, self.ctx, owner=self.name),
-                    lambda: next_mail_at(self.db),
+                    next_mail,
                 ),
                 self._loop("deliveries", stop, lambda: self._deliver(client), self._next_delivery),
             ]
