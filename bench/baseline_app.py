@@ -54,7 +54,9 @@ RESERVE_IDS = text(
     "SELECT ARRAY(SELECT nextval('bench_rows_id_seq')), "
     "ARRAY(SELECT nextval('bench_children_id_seq') FROM generate_series(1, :count))"
 ).bindparams(count=sum(number for _, number in CHILDREN))
-engine = create_engine(os.environ["BASELINE_DATABASE_URL"])
+# The engine connects only when the app starts, and main() rejects a missing URL, so the
+# placeholder lets `--help` work without the variable.
+engine = create_engine(os.environ.get("BASELINE_DATABASE_URL", "sqlite+aiosqlite://"))
 postgresql = engine.dialect.name == "postgresql"
 
 
@@ -109,6 +111,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001, help="TCP port on 127.0.0.1.")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level name.")
     args = parser.parse_args()
+    if not os.environ.get("BASELINE_DATABASE_URL"):
+        parser.error("BASELINE_DATABASE_URL is not set; set it to the database URL to write to")
     # The same call as `opsdesk serve`: one process, uvicorn's default loop and HTTP parser
     # (uvloop and httptools when installed), no logging configuration of uvicorn's own.
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level=args.log_level, log_config=None)

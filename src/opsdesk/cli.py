@@ -19,6 +19,7 @@ import typer
 import uvicorn
 from prometheus_client import start_http_server
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from opsdesk.clock import SystemClock
@@ -38,6 +39,7 @@ from opsdesk.sla.scenario import ScenarioError, load_scenario
 from opsdesk.users import auth
 from opsdesk.users import service as users
 from opsdesk.web.app import create_app
+from opsdesk.web.errors import is_connection_error
 from opsdesk.webhooks.service import sync_workspace_subscriptions
 from opsdesk.worker.runner import Worker
 from opsdesk.workspace import Workspace, load_workspace
@@ -133,8 +135,30 @@ def migrate(database: DatabaseOption = None) -> None:
     """Create or upgrade the database schema to this release."""
     settings = _settings(database)
     _configure_logging(settings)
-    run_migrations(settings.database_url)
+    try:
+        run_migrations(settings.database_url)
+    except (DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not _cannot_open(exc):
+            raise
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()[0]
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        typer.echo(
+            f"error: cannot open the database {shown}: {reason}\n"
+            "Check OPSDESK_DATABASE_URL (or --database) and that the server runs. A "
+            "PostgreSQL database must exist first: createdb -h HOST -U USER NAME",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
     typer.echo("database schema is up to date")
+
+
+def _cannot_open(exc: DBAPIError) -> bool:
+    # SQLSTATE 3D000 is a missing database and class 28 a failed authentication. SQLite
+    # reports a missing folder or an unreadable file only in its message.
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate == "3D000" or sqlstate.startswith("28"):
+        return True
+    return is_connection_error(exc) or "unable to open database" in str(exc.orig)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from api_support import submit
+from api_support import request_body, submit
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsdesk.context import Context
@@ -76,6 +76,43 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
     assert samples(page)[key] == before + 2
     assert 'route="/api/v1/requests/status/no-such-token"' not in page
+
+
+async def test_metrics_label_rejected_requests_by_route(ctx: Context, db: Database) -> None:
+    """A 429 or 413 is sent before routing and still counts under its route template."""
+    settings = ctx.settings.model_copy(
+        update={"rate_limit_address_burst": 1, "rate_limit_address_per_minute": 1 / 60}
+    )
+    app = create_app(settings=settings, workspace=ctx.workspace, database=db)
+    intake = (("method", "POST"), ("route", "/api/v1/requests"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+    ):
+        before = samples((await http.get("/metrics")).text)
+        await submit(http)
+        limited = await http.post("/api/v1/requests", json=request_body())
+        too_large = await http.post(
+            "/api/v1/tickets/SR-000001/replies",
+            content=b"x" * (settings.max_request_bytes + 1),
+            headers={"Content-Type": "application/json"},
+        )
+        await http.get("/no/such/page")
+        page = (await http.get("/metrics")).text
+    after = samples(page)
+
+    def added(labels: tuple[tuple[str, str], ...]) -> float:
+        key = ("opsdesk_http_requests_total", labels)
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert limited.status_code == 429
+    assert too_large.status_code == 413
+    assert added((*intake, ("status", "2xx"))) == 1
+    assert added((*intake, ("status", "4xx"))) == 1
+    replies = (("method", "POST"), ("route", "/api/v1/tickets/{reference}/replies"))
+    assert added((*replies, ("status", "4xx"))) == 1
+    assert added((("method", "GET"), ("route", "unmatched"), ("status", "4xx"))) == 1
 
 
 async def test_metrics_show_tickets_open_clocks_and_outbox(client: httpx.AsyncClient) -> None:

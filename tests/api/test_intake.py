@@ -65,6 +65,9 @@ async def test_status_link_shows_request_to_customer(client: httpx.AsyncClient) 
     assert status["resolution_due"] == created["resolution_due"]
     assert [m["body"] for m in status["messages"]] == [REQUEST["description"]]
     assert [m["author"] for m in status["messages"]] == ["customer"]
+    # The token is the only key to the request, so no cache or search engine keeps it.
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-robots-tag"] == "noindex"
 
 
 async def test_status_link_with_wrong_token_not_found(client: httpx.AsyncClient) -> None:

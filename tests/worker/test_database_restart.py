@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -139,3 +140,8 @@ async def test_database_restart_loses_nothing(
     # The worker carried on too: every ticket's first response breached and escalated once.
     assert escalated == len(acknowledged)
     assert (worker_code, api_code) == (0, 0), worker_log.read_text()[-5000:]
+    # Both API processes log in Opsdesk's format, each from its own start.
+    started = re.findall(
+        r" INFO uvicorn\.error Started server process \[\d+\]", api_log.read_text()
+    )
+    assert len(started) == 2, api_log.read_text()[-5000:]

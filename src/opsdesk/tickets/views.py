@@ -125,8 +125,15 @@ async def submit_request(
     tags=["intake"],
     responses=error_responses(404),
 )
-async def request_status(token: str, db: DatabaseDep, ctx: ContextDep) -> PublicStatus:
-    """Return the customer's view of a request, reached through the intake response's link."""
+async def request_status(
+    token: str, response: Response, db: DatabaseDep, ctx: ContextDep
+) -> PublicStatus:
+    """Return the customer's view of a request, reached through the intake response's link.
+
+    The token in the path is the only key to the request, so no cache may keep the response.
+    """
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
     async with db.read() as session:
         ticket = await tickets.ticket_by_status_token(session, token)
         return await queries.public_status(session, ctx, ticket)

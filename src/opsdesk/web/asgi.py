@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from opsdesk.logs import configure_logging
 from opsdesk.settings import get_settings
 from opsdesk.web.app import create_app
 from opsdesk.workspace import load_workspace
@@ -15,5 +16,7 @@ from opsdesk.workspace import load_workspace
 
 def create_from_environment() -> FastAPI:
     settings = get_settings()
+    # uvicorn starts each process afresh, so the logging the parent set up is not here.
+    configure_logging(settings.log_level)
     workspace = load_workspace(settings.workspace)
     return create_app(settings=settings, workspace=workspace, run_worker=settings.serve_worker)

@@ -189,7 +189,7 @@ def install(app: FastAPI) -> None:
         if (
             exc.connection_invalidated
             or isinstance(exc, OperationalError)
-            or _is_connection_error(exc)
+            or is_connection_error(exc)
         ):
             logger.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
             return _database_unavailable(request)
@@ -223,7 +223,7 @@ def _database_unavailable(request: Request) -> Response:
     )
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
+def is_connection_error(exc: DBAPIError) -> bool:
     # SQLSTATE class 08 is a connection failure, and 57P01-57P03 a server shutting down,
     # crashed or still starting. Drivers without SQLSTATE are judged by their message.
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", ""))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opsdesk.db import Database
@@ -22,6 +24,7 @@ from opsdesk.metrics import HTTP_REQUESTS, HTTP_SECONDS, REGISTRY
 from opsdesk.sla.models import SlaClock
 from opsdesk.tickets.models import Ticket
 from opsdesk.web.deps import DatabaseDep
+from opsdesk.web.ratelimit import LIMITED_TEMPLATES
 from opsdesk.webhooks.models import WebhookAttempt, WebhookDelivery
 
 router = APIRouter(tags=["health"])
@@ -201,6 +204,31 @@ class RequestMetrics:
 def _route_template(scope: Scope) -> str:
     # The router records the route it matched in the scope. Labelling by its template
     # keeps one series per route, not one per ticket reference or token.
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    # A middleware responded before routing: a 413 or 415 on an API route, or a 429.
+    app = scope.get("app")
+    if isinstance(app, FastAPI):
+        for pattern, template in _unrouted_patterns(app):
+            if pattern.match(scope["path"]):
+                return template
+    return "unmatched"
+
+
+def _unrouted_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    """Patterns of the routes a middleware can reject requests to: the API and the limited forms.
+
+    Built once per app from its OpenAPI paths, fixed paths first, so that a path such as
+    ``/api/v1/tickets/export`` is not taken for ``/api/v1/tickets/{reference}``.
+    """
+    patterns: list[tuple[re.Pattern[str], str]] | None = getattr(
+        app.state, "unrouted_patterns", None
+    )
+    if patterns is None:
+        templates = set(app.openapi().get("paths", {}))
+        templates.update(template for _, template in LIMITED_TEMPLATES)
+        ordered = sorted(templates, key=lambda template: (template.count("{"), template))
+        patterns = [(compile_path(template)[0], template) for template in ordered]
+        app.state.unrouted_patterns = patterns
+    return patterns

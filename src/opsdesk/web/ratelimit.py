@@ -29,6 +29,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsdesk.settings import Settings
@@ -38,14 +39,17 @@ from opsdesk.web.templating import render
 
 logger = logging.getLogger(__name__)
 
-LIMITED_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("POST", re.compile(r"/api/v1/requests")),
-    ("POST", re.compile(r"/api/v1/requests/status/[^/]+/replies")),
-    ("POST", re.compile(r"/request")),
-    ("POST", re.compile(r"/widget/form")),
-    ("POST", re.compile(r"/status/[^/]+/reply")),
+LIMITED_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("POST", "/api/v1/requests"),
+    ("POST", "/api/v1/requests/status/{token}/replies"),
+    ("POST", "/request"),
+    ("POST", "/widget/form"),
+    ("POST", "/status/{token}/reply"),
 )
-"""Method and full path of every public route that creates a ticket or a message."""
+"""Method and path template of every public route that creates a ticket or a message."""
+LIMITED_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (method, compile_path(template)[0]) for method, template in LIMITED_TEMPLATES
+)
 
 MAX_TRACKED_KEYS = 10_000
 """Buckets kept per kind; the least recently used are dropped beyond this."""
@@ -268,8 +272,7 @@ def client_address(scope: Scope, trusted_proxies: list[Network]) -> str:
 
 def _limited(method: str, path: str) -> bool:
     return any(
-        method == route_method and pattern.fullmatch(path)
-        for route_method, pattern in LIMITED_ROUTES
+        method == route_method and pattern.match(path) for route_method, pattern in LIMITED_ROUTES
     )
 
 
