@@ -218,6 +218,20 @@ async def test_concurrent_workers_fire_each_breach_once(
     assert firings == 2 * len(ticket_ids)
 
 
+def fast_request(priority: str) -> tickets.NewTicket:
+    """A request in the fast-clocks workspace, whose urgent first response is due in 1 s."""
+    return tickets.NewTicket(
+        name="Ada",
+        email="ada@example.com",
+        phone=None,
+        service_type="repair",
+        contact_method="email",
+        priority=priority,
+        subject="Fast",
+        description="A request in the fast-clocks workspace.",
+    )
+
+
 async def test_worker_fires_breach_at_due_instant(database_url: str, db: Database) -> None:
     workspace = load_workspace(FAST_WORKSPACE)
     settings = Settings(database_url=database_url, idle_wakeup_seconds=60.0)
@@ -225,17 +239,7 @@ async def test_worker_fires_breach_at_due_instant(database_url: str, db: Databas
     stop = asyncio.Event()
     worker = asyncio.create_task(Worker(db, ctx).run(stop))
     try:
-        request = tickets.NewTicket(
-            name="Ada",
-            email="ada@example.com",
-            phone=None,
-            service_type="repair",
-            contact_method="email",
-            priority="urgent",
-            subject="Fast",
-            description="A one-second first-response target.",
-        )
-        ticket_id = await create(db, ctx, request)
+        ticket_id = await create(db, ctx, fast_request("urgent"))
         fr = await first_response(db, ticket_id)
         for _ in range(100):
             fr = await first_response(db, ticket_id)
@@ -266,17 +270,7 @@ async def test_worker_without_mail_skips_mail_reads(database_url: str, db: Datab
     stop = asyncio.Event()
     worker = asyncio.create_task(Worker(db, ctx).run(stop))
     try:
-        request = tickets.NewTicket(
-            name="Ada",
-            email="ada@example.com",
-            phone=None,
-            service_type="repair",
-            contact_method="email",
-            priority="normal",
-            subject="Quiet",
-            description="A ticket whose events wake the worker's loops.",
-        )
-        await create(db, ctx, request)
+        await create(db, ctx, fast_request("normal"))
         # Twenty idle wake-ups and the ones the new ticket's events bring.
         await asyncio.sleep(1.0)
     finally:
