@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,23 +59,12 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from bench_support import BIN, POSTGRES, ROOT, UNLIMITED, free_port, psql, start, stop, wait_ready
 from intake_profile import report
 from opsdesk.db import Database
 from opsdesk.sla.jobs import claim_due_clock, next_fire_at
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 WORKSPACE = ROOT / "tests" / "fixtures" / "fast-clocks.yaml"
-POSTGRES = os.environ.get(
-    "OPSDESK_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
-UNLIMITED = {
-    "OPSDESK_RATE_LIMIT_ADDRESS_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ADDRESS_PER_MINUTE": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_PER_MINUTE": "100000000",
-}
-"""Limits far above the offered load, so the intake rate limiter never rejects."""
 FILL_CHUNK_TICKETS = 100_000
 """Tickets copied per INSERT statement, so that no statement runs for minutes."""
 NOTIFY_CHANNEL = "opsdesk_work"
@@ -89,79 +77,8 @@ SETTLE_SECONDS = 20.0
 """After the last ticket, how long to wait for its clocks to warn and breach."""
 
 
-def psql(statement: str, *, database: str = "postgres") -> None:
-    url = make_url(POSTGRES)
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-            "-d",
-            database,
-            "-c",
-            statement,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 def plain_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            command, env=os.environ | env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def log_tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
-
-async def wait_ready(
-    url: str, process: subprocess.Popen[bytes], log: Path, within: float = 120.0
-) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = log_tail(log)
-                raise RuntimeError(
-                    f"server for {url} exited with code {process.returncode}:\n{tail}"
-                )
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"server at {url} did not respond within {within:.0f} s")
 
 
 def intake_body(number: int) -> dict[str, str]:
@@ -512,7 +429,7 @@ async def run(args: argparse.Namespace, url: str, folder: Path) -> None:
             folder / "serve.log",
         )
         processes.append(server)
-        await wait_ready(f"{base_url}/healthz", server, folder / "serve.log")
+        await wait_ready(f"{base_url}/healthz", server, folder / "serve.log", within=120)
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.post("/api/v1/requests", json=intake_body(-1))
             response.raise_for_status()

@@ -39,7 +39,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -53,23 +52,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from bench_support import BIN, POSTGRES, ROOT, UNLIMITED, free_port, psql, stop
+
 WORKSPACE = ROOT / "examples" / "technical-services.yaml"
-POSTGRES = os.environ.get(
-    "OPSDESK_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 WARM_UP_SECONDS = 3
 TARGETS = ("baseline", "floor", "opsdesk")
 """Measured one after another for each configuration; see the module docstring."""
 REQUEST_TIMEOUT = "30s"
-UNLIMITED = {
-    "OPSDESK_RATE_LIMIT_ADDRESS_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ADDRESS_PER_MINUTE": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_PER_MINUTE": "100000000",
-}
-"""Limits far above any rate this machine reaches, so the intake rate limiter never rejects."""
 
 
 @dataclass
@@ -114,12 +103,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,34 +115,6 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server at {url} did not respond within {timeout:.0f} s")
-
-
-def psql(statement: str, *, database: str | None = None) -> str:
-    """Run one SQL statement with psql as the benchmark's PostgreSQL user; return its output."""
-    url = make_url(POSTGRES)
-    completed = subprocess.run(
-        [
-            "psql",
-            "-qAt",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-            "-d",
-            database or url.database or "postgres",
-            "-c",
-            statement,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return completed.stdout.strip()
 
 
 def fresh_database(kind: str, folder: Path, pg_database: str) -> str:
@@ -253,15 +208,6 @@ def serve(
         sys.stderr.write(log.read_text(errors="replace")[-4000:])
         raise
     return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def start_opsdesk(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -39,7 +39,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,22 +53,12 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
+from bench_support import BIN, POSTGRES, UNLIMITED, free_port, psql, start, stop, wait_ready
 from opsdesk.yamlio import load_yaml
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
-BIN = Path(sys.executable).parent
 WORKSPACE = ROOT / "examples" / "technical-services.yaml"
-POSTGRES = os.environ.get(
-    "OPSDESK_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
-UNLIMITED = {
-    "OPSDESK_RATE_LIMIT_ADDRESS_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ADDRESS_PER_MINUTE": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_BURST": "100000000",
-    "OPSDESK_RATE_LIMIT_ORIGIN_PER_MINUTE": "100000000",
-}
-"""Limits far above the offered load, so the intake rate limiter never rejects."""
 WARM_UP_TICKETS = 20
 SETTLE_SECONDS = 60.0
 """After the last ticket, how long to wait for the remaining webhooks."""
@@ -121,77 +110,6 @@ def run_receiver(port: int, output: Path, limit_seconds: float) -> None:
 
 
 # Benchmark
-
-
-def psql(statement: str) -> None:
-    url = make_url(POSTGRES)
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-            "-d",
-            url.database or "postgres",
-            "-c",
-            statement,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            command, env=os.environ | env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def log_tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
-
-async def wait_ready(
-    url: str, process: subprocess.Popen[bytes], log: Path, within: float = 60.0
-) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = log_tail(log)
-                raise RuntimeError(
-                    f"server for {url} exited with code {process.returncode}:\n{tail}"
-                )
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"server at {url} did not respond within {within:.0f} s")
 
 
 def write_workspace(folder: Path, receiver_port: int) -> Path:
