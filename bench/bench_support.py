@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: paths, the PostgreSQL server, and server processes.
+"""Helpers the benchmark scripts share: paths, the PostgreSQL server, server processes.
 
 Every server a script starts listens on 127.0.0.1, writes its output to a log file, and
 is stopped by the script.

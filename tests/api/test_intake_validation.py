@@ -217,6 +217,28 @@ async def test_every_unknown_value_reported_at_once(
     assert error_fields(response) == ["service_type", "contact_method", "priority"]
 
 
+async def test_shape_and_workspace_errors_reported_together(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """One response names a missing field and an unknown workspace value alike."""
+    body = request_body(
+        email=MISSING,
+        priority="extreme",
+        contact_method="site_visit",
+        site_address=MISSING,
+        service_type=7,
+    )
+
+    response = await post_rejected(client, db, 422, json=body)
+
+    fields = {entry["field"]: entry["message"] for entry in error_of(response)["fields"]}
+    assert set(fields) == {"email", "service_type", "priority", "site_address"}
+    assert "extreme" in fields["priority"]
+    assert fields["site_address"] == "a site address is required for site visit requests"
+    # The wrong type is reported once, as a type error, not also as an unknown key.
+    assert "unknown" not in fields["service_type"]
+
+
 async def test_site_visit_without_address_rejected(client: httpx.AsyncClient, db: Database) -> None:
     body = request_body(contact_method="site_visit", site_address=MISSING)
 

@@ -94,39 +94,67 @@ def check_intake(ctx: Context, request: NewTicket) -> str:
 
     Raises InvalidInput with one detail per offending field.
     """
+    priority = request.priority or ctx.workspace.spec.default_priority
+    problems = workspace_problems(
+        ctx,
+        service_type=request.service_type,
+        contact_method=request.contact_method,
+        priority=priority,
+        site_address=request.site_address,
+        phone=request.phone,
+    )
+    if problems:
+        raise InvalidInput("the request has invalid fields", details=problems)
+    return priority
+
+
+def workspace_problems(
+    ctx: Context,
+    *,
+    service_type: str | None,
+    contact_method: str | None,
+    priority: str | None,
+    site_address: str | None,
+    phone: str | None,
+) -> list[dict[str, Any]]:
+    """Return one problem per field whose value the workspace does not accept.
+
+    A value given as None is not checked, so a caller can leave out values it could not
+    read, as the handler of invalid request bodies does with values that are not strings.
+    """
     workspace = ctx.workspace
     problems: list[dict[str, Any]] = []
-    try:
-        workspace.service_type(request.service_type)
-    except InvalidInput as exc:
-        problems.append({"field": "service_type", "message": exc.message})
+    if service_type is not None:
+        try:
+            workspace.service_type(service_type)
+        except InvalidInput as exc:
+            problems.append({"field": "service_type", "message": exc.message})
     method = None
-    try:
-        method = workspace.contact_method(request.contact_method)
-    except InvalidInput as exc:
-        problems.append({"field": "contact_method", "message": exc.message})
-    priority = request.priority or workspace.spec.default_priority
-    try:
-        workspace.check_priority(priority)
-    except InvalidInput as exc:
-        problems.append({"field": "priority", "message": exc.message})
-    if method is not None and method.requires_site_address and not request.site_address:
+    if contact_method is not None:
+        try:
+            method = workspace.contact_method(contact_method)
+        except InvalidInput as exc:
+            problems.append({"field": "contact_method", "message": exc.message})
+    if priority is not None:
+        try:
+            workspace.check_priority(priority)
+        except InvalidInput as exc:
+            problems.append({"field": "priority", "message": exc.message})
+    if method is not None and method.requires_site_address and not site_address:
         problems.append(
             {
                 "field": "site_address",
                 "message": f"a site address is required for {method.name.lower()} requests",
             }
         )
-    if method is not None and method.requires_phone and not request.phone:
+    if method is not None and method.requires_phone and not phone:
         problems.append(
             {
                 "field": "phone",
                 "message": f"a phone number is required for {method.name.lower()} requests",
             }
         )
-    if problems:
-        raise InvalidInput("the request has invalid fields", details=problems)
-    return priority
+    return problems
 
 
 async def create_ticket(

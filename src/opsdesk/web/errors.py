@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsdesk.errors import OpsdeskError, SignInRequired
+from opsdesk.tickets.service import workspace_problems
 from opsdesk.web.templating import render
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         for error in errors:
             if error["type"] == "json_invalid":
@@ -158,6 +159,7 @@ def install(app: FastAPI) -> None:
             {"field": _field_name(tuple(error["loc"])), "message": _field_message(error)}
             for error in errors
         ]
+        fields += _intake_workspace_problems(request, exc.body, fields)
         return JSONResponse(
             error_body("invalid_input", fields_message(fields), fields), status_code=422
         )
@@ -211,6 +213,37 @@ def install(app: FastAPI) -> None:
         if _wants_html(request):
             return html_error(request, 500, "something went wrong on our side; please try again")
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+INTAKE_PATH = "/api/v1/requests"
+INTAKE_KEY_FIELDS = ("service_type", "contact_method", "priority", "site_address", "phone")
+
+
+def _intake_workspace_problems(
+    request: Request, body: Any, reported: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Check an invalid intake body's workspace keys too, so one response lists every field.
+
+    A field that already has an error keeps only that one. A missing priority is not
+    checked, because the workspace's default then applies.
+    """
+    if request.method != "POST" or request.url.path != INTAKE_PATH or not isinstance(body, dict):
+        return []
+    values = {
+        name: value.strip() if isinstance(value, str) else None
+        for name in INTAKE_KEY_FIELDS
+        for value in [body.get(name)]
+    }
+    problems = workspace_problems(
+        request.app.state.ctx,
+        service_type=values["service_type"],
+        contact_method=values["contact_method"],
+        priority=values["priority"],
+        site_address=values["site_address"],
+        phone=values["phone"],
+    )
+    taken = {problem["field"] for problem in reported}
+    return [problem for problem in problems if problem["field"] not in taken]
 
 
 def _database_unavailable(request: Request) -> Response:
