@@ -21,6 +21,10 @@ class SlaClock(Base):
     so a changed clock never fires on a stale instant.
     """
 
+    # Every column the database could fill has a Python default too, so nothing needs
+    # reading back after an INSERT. Without this, SQLAlchemy asks SQLite for RETURNING
+    # and then inserts a ticket's clocks one statement per row.
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - read by SQLAlchemy once
     __tablename__ = "sla_clocks"
     __table_args__ = (
         Index("ix_sla_clocks_ticket", "ticket_id", "metric", "cycle"),
