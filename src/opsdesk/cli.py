@@ -141,9 +141,9 @@ def migrate(database: DatabaseOption = None) -> None:
         if isinstance(exc, DBAPIError) and not _cannot_open(exc):
             raise
         reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()[0]
-        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        safe_url = make_url(settings.database_url).render_as_string(hide_password=True)
         typer.echo(
-            f"error: cannot open the database {shown}: {reason}\n"
+            f"error: cannot open the database {safe_url}: {reason}\n"
             "Check OPSDESK_DATABASE_URL (or --database) and that the server runs. A "
             "PostgreSQL database must exist first: createdb -h HOST -U USER NAME",
             err=True,

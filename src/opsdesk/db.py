@@ -126,15 +126,12 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int = 1) -> l
         reserved: dict[str, list[int]] = session.sync_session.info.get(_RESERVED_IDS, {})
         spare = reserved.get(table.name, [])
         if len(spare) >= count:
-            taken, reserved[table.name] = spare[:count], spare[count:]
-            return taken
+            ids, reserved[table.name] = spare[:count], spare[count:]
+            return ids
         return (await _fetch_sequence_values(session, {table: count}))[table.name]
-    counters: dict[str, int] = session.sync_session.info.setdefault(_NEXT_IDS, {})
-    first = counters.get(table.name)
-    if first is None:
-        connection = await session.connection()
-        current = (await connection.execute(select(func.max(table.c.id)))).scalar()
-        first = (current or 0) + 1
+    await _start_sqlite_counters(session, [table])
+    counters: dict[str, int] = session.sync_session.info[_NEXT_IDS]
+    first = counters[table.name]
     counters[table.name] = first + count
     return list(range(first, first + count))
 
@@ -155,10 +152,10 @@ async def reserve_ids(session: AsyncSession, counts: dict[Table, int]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         await _start_sqlite_counters(session, list(counts))
         return
-    wanted = {table: count for table, count in counts.items() if count > 0}
-    if not wanted:
+    requested = {table: count for table, count in counts.items() if count > 0}
+    if not requested:
         return
-    fetched = await _fetch_sequence_values(session, wanted)
+    fetched = await _fetch_sequence_values(session, requested)
     reserved: dict[str, list[int]] = session.sync_session.info.setdefault(_RESERVED_IDS, {})
     for name, ids in fetched.items():
         reserved.setdefault(name, []).extend(ids)

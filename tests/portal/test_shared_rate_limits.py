@@ -60,17 +60,17 @@ def limiters(
 async def test_processes_share_one_burst(limiters: Any) -> None:
     clock = FakeTime()
     async with limiters(2, clock) as (first, second):
-        taken = [
+        verdicts = [
             await limiter.verdict(address="198.51.100.7", origin=None)
             for limiter in (first, second, first)
         ]
-        assert all(verdict.allowed for verdict in taken)
+        assert all(verdict.allowed for verdict in verdicts)
 
         for limiter in (first, second):
-            refused = await limiter.verdict(address="198.51.100.7", origin=None)
-            assert not refused.allowed
-            assert refused.limited_by == "address"
-            assert refused.retry_after == 10
+            rejected = await limiter.verdict(address="198.51.100.7", origin=None)
+            assert not rejected.allowed
+            assert rejected.limited_by == "address"
+            assert rejected.retry_after == 10
 
         assert (await second.verdict(address="198.51.100.8", origin=None)).allowed
 
@@ -84,12 +84,12 @@ async def test_empty_origin_takes_no_address_token(limiters: Any) -> None:
     async with limiters(2, clock, address_burst=5, origin_burst=1) as (first, second):
         site = "https://shop.example"
         assert (await first.verdict(address="198.51.100.7", origin=site)).allowed
-        refused = await second.verdict(address="198.51.100.7", origin=site)
-        assert not refused.allowed
-        assert refused.limited_by == "origin"
-        assert refused.retry_after == 1
+        rejected = await second.verdict(address="198.51.100.7", origin=site)
+        assert not rejected.allowed
+        assert rejected.limited_by == "origin"
+        assert rejected.retry_after == 1
 
-        # Four address tokens remain: the refused request took none.
+        # Four address tokens remain: the rejected request took none.
         for _ in range(4):
             assert (await second.verdict(address="198.51.100.7", origin=None)).allowed
         assert not (await first.verdict(address="198.51.100.7", origin=None)).allowed

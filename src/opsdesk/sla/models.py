@@ -22,7 +22,7 @@ class SlaClock(Base):
     """
 
     # Every column the database could fill has a Python default too, so nothing needs
-    # reading back after an INSERT. Without this, SQLAlchemy asks SQLite for RETURNING
+    # reading back after an INSERT. Without this, SQLAlchemy requests RETURNING from SQLite
     # and then inserts a ticket's clocks one statement per row.
     __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - read by SQLAlchemy once
     __tablename__ = "sla_clocks"

@@ -314,7 +314,7 @@ async def _store(
 
 
 def clocks_of_new_ticket(ctx: Context, policy_key: str, task_pipelines: Sequence[str]) -> int:
-    """How many clock rows a new ticket gets: its own under the policy, one per timed task.
+    """Count the clock rows a new ticket gets: its own under the policy, one per timed task.
 
     Matches what `start_ticket_clocks` and `start_task_clock` write, so intake can reserve
     all of its ids in one round trip.

@@ -242,8 +242,8 @@ def _intake_workspace_problems(
         site_address=values["site_address"],
         phone=values["phone"],
     )
-    taken = {problem["field"] for problem in reported}
-    return [problem for problem in problems if problem["field"] not in taken]
+    reported_fields = {problem["field"] for problem in reported}
+    return [problem for problem in problems if problem["field"] not in reported_fields]
 
 
 def _database_unavailable(request: Request) -> Response:

@@ -171,7 +171,7 @@ class SharedRateLimiter:
     buckets. A host whose clock lags refills its callers' buckets a little late.
 
     If the database cannot be reached the request passes: the endpoint behind the limit
-    needs the database too and answers 503 itself, and the limit must not turn a short
+    needs the database too and returns 503 itself, and the limit must not turn a short
     outage into refused customers once the database is back.
     """
 

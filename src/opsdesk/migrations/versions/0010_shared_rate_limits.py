@@ -51,7 +51,7 @@ BEGIN
     END IF;
 
     -- The address row is locked before the origin row in every call, so two requests
-    -- never wait for each other in a cycle.
+    -- never wait for each other in a cycle. The two blocks below differ only in kind.
     INSERT INTO rate_limit_buckets (kind, key, tokens, refreshed_at)
     VALUES ('address', address_key, address_burst, now_seconds)
     ON CONFLICT (kind, key) DO NOTHING;
